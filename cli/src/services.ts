@@ -1,0 +1,16 @@
+import type { Registration, ServiceName } from '@flotilla/plugin';
+
+/**
+ * The plugins each `flotilla service <name>` process hosts. A service whose package has no code yet hosts
+ * none: its process still runs, answers health and introspection, and the gateway supervises it, so the
+ * cluster's shape is real before its parts are.
+ */
+export const serviceRegistrations: Record<ServiceName, () => Promise<readonly Registration[]>> = {
+  content: async () => [],
+  'snapshotter-overlay': async () => [],
+  'snapshotter-blockfile': async () => [],
+  runtime: async () => [],
+  sandbox: async () => [],
+  transfer: async () => [],
+  nri: async () => [],
+};

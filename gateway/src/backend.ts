@@ -1,0 +1,30 @@
+import type { Channel } from 'nice-grpc';
+import { dialUnix } from '@flotilla/rpc';
+import type { Supervised } from './processes/supervisor.js';
+
+/**
+ * Somewhere the gateway relays calls to: a supervised built-in process or an operator's
+ * `[proxy_plugins]` entry. Both are just a socket, as containerd sees a proxy plugin.
+ */
+export interface Backend {
+  readonly name: string;
+  readonly address: string;
+  readonly channel: Channel;
+  /** Why calls cannot go through right now, or undefined when they can. */
+  unavailable(): string | undefined;
+}
+
+export function processBackend(p: Supervised): Backend {
+  return {
+    name: p.name,
+    address: p.socket,
+    channel: p.channel,
+    unavailable: () => (p.state() === 'running' ? undefined : (p.lastError() ?? `plugin process ${p.name} is ${p.state()}`)),
+  };
+}
+
+/** An external plugin: gRPC reports its failures itself (Unavailable), as containerd's proxy does. */
+export function proxyBackend(name: string, address: string): Backend {
+  const channel = dialUnix(address.replace(/^unix:\/\//, ''));
+  return { name, address, channel, unavailable: () => undefined };
+}

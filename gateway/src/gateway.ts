@@ -1,0 +1,207 @@
+import { join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { Health } from '@flotilla/proto/grpc/health/v1/health_pb';
+import {
+  Introspection,
+  PluginsRequestSchema,
+} from '@flotilla/proto/containerd/services/introspection/v1/introspection_pb';
+import { Snapshots } from '@flotilla/proto/containerd/services/snapshots/v1/snapshots_pb';
+import { parseDuration, type Config } from '@flotilla/config';
+import type { Logger } from '@flotilla/log';
+import {
+  PluginType,
+  createIntrospectionService,
+  loadOrCreateUuid,
+  proxyPluginTypes,
+  type PluginRecord,
+  type ServiceName,
+} from '@flotilla/plugin';
+import { clientOf, createHealth, createRpcServer, definitionOf, listenUnix } from '@flotilla/rpc';
+import { openMetadata } from './metadata/db.js';
+import { createNamespaceStore } from './metadata/namespaces.js';
+import { createExchange } from './events/exchange.js';
+import { namespacesService } from './services/namespaces.js';
+import { versionService } from './services/version.js';
+import { builtinProcesses } from './processes/builtins.js';
+import { supervise, type Supervised } from './processes/supervisor.js';
+import { processBackend, proxyBackend, type Backend } from './backend.js';
+import { addRelay, bySnapshotter } from './router.js';
+
+export interface GatewayOptions {
+  config: Config;
+  log: Logger;
+  /** argv that runs one built-in plugin process (the CLI knows where it lives; the gateway does not). */
+  processCommand(name: ServiceName): { command: string; args: string[] };
+  /** Git revision or build id reported by the version service. */
+  revision?: string;
+}
+
+export interface Gateway {
+  readonly address: string;
+  readonly processes: ReadonlyMap<ServiceName, Supervised>;
+  close(): Promise<void>;
+}
+
+/** Introspection entries for what the gateway process itself hosts. */
+function gatewayPlugins(): PluginRecord[] {
+  const base = { requires: [] as string[], platforms: [], exports: {}, capabilities: [] };
+  return [
+    { ...base, type: PluginType.Metadata, id: 'sqlite' },
+    { ...base, type: PluginType.Event, id: 'exchange' },
+    { ...base, type: PluginType.GRPC, id: 'version' },
+    { ...base, type: PluginType.GRPC, id: 'introspection', requires: ['*'] },
+    { ...base, type: PluginType.GRPC, id: 'namespaces', requires: [PluginType.Metadata] },
+    { ...base, type: PluginType.GRPC, id: 'healthcheck' },
+  ];
+}
+
+const UNAVAILABLE = 14;
+
+/**
+ * `[plugins."io.flotilla.process.v1"]`: how the gateway supervises its plugin processes.
+ * initial_backoff / max_backoff bound the restart delay; start_timeout is how long a fresh process has to
+ * answer health.
+ */
+function supervisorOptions(section: unknown): { initialBackoffMs?: number; maxBackoffMs?: number; startTimeoutMs?: number } {
+  if (typeof section !== 'object' || section === null) return {};
+  const s = section as Record<string, string | number>;
+  const key = (k: string) => `plugins."${PluginType.Process}".${k}`;
+  return {
+    ...(s['initial_backoff'] !== undefined ? { initialBackoffMs: parseDuration(s['initial_backoff'], key('initial_backoff')) } : {}),
+    ...(s['max_backoff'] !== undefined ? { maxBackoffMs: parseDuration(s['max_backoff'], key('max_backoff')) } : {}),
+    ...(s['start_timeout'] !== undefined ? { startTimeoutMs: parseDuration(s['start_timeout'], key('start_timeout')) } : {}),
+  };
+}
+
+/**
+ * Start the gateway: metadata, the gateway's own services, the supervised plugin processes and the
+ * relays to them, all on one socket. The socket is up before any plugin process is: a slow or crashed
+ * plugin only makes its own calls answer Unavailable.
+ */
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const { config, log } = opts;
+  const db = openMetadata(join(config.root, 'io.containerd.metadata.v1.sqlite', 'meta.db'));
+  const namespaces = createNamespaceStore(db);
+  const events = createExchange(log.child({ component: 'events' }));
+  const uuid = await loadOrCreateUuid(join(config.root, 'io.containerd.grpc.v1.introspection', 'uuid'));
+
+  const disabled = new Set(config.disabledPlugins);
+  const supervision = supervisorOptions(config.plugins[PluginType.Process]);
+  const socketDir = join(config.state, 'plugins');
+  const processes = new Map<ServiceName, Supervised>();
+  const remotePlugins = new Map<ServiceName, PluginRecord[]>();
+  for (const p of builtinProcesses) {
+    if (disabled.has(`${PluginType.Process}.${p.name}`) || disabled.has(p.name)) {
+      log.info({ process: p.name }, 'plugin process disabled by config');
+      continue;
+    }
+    const { command, args } = opts.processCommand(p.name);
+    const socket = join(socketDir, `${p.name}.sock`);
+    const sup = supervise(
+      { name: p.name, command, args: [...args, '--address', socket, '--root', config.root, '--state', config.state], socket },
+      { log, ...supervision },
+    );
+    // Learn what the process actually loaded, each time it (re)starts.
+    const introspect = clientOf(Introspection, sup.channel);
+    sup.onReady(() => {
+      introspect.plugins(create(PluginsRequestSchema, {}), { signal: AbortSignal.timeout(5000) }).then(
+        (res) => remotePlugins.set(p.name, res.plugins.map((pl) => ({
+          type: pl.type,
+          id: pl.id,
+          requires: pl.requires,
+          platforms: pl.platforms.map((x) => ({ os: x.os, architecture: x.architecture, variant: x.variant })),
+          exports: pl.exports,
+          capabilities: pl.capabilities,
+          ...(pl.initErr ? { error: { code: pl.initErr.code, message: pl.initErr.message } } : {}),
+        }))),
+        (err: unknown) => log.warn({ process: p.name, err }, 'could not list the plugins of a plugin process'),
+      );
+    });
+    processes.set(p.name, sup);
+  }
+
+  const proxies = new Map<string, { backend: Backend; type: string }>();
+  for (const [name, pp] of Object.entries(config.proxyPlugins)) {
+    const type = proxyPluginTypes[pp.type];
+    if (type === undefined) {
+      log.warn({ plugin: name, type: pp.type }, 'unknown proxy plugin type; ignored');
+      continue;
+    }
+    proxies.set(name, { backend: proxyBackend(name, pp.address), type });
+  }
+
+  const snapshotters = new Map<string, Backend>();
+  for (const p of builtinProcesses) {
+    const sup = processes.get(p.name);
+    if (sup) for (const s of p.snapshotters) snapshotters.set(s, processBackend(sup));
+  }
+  for (const [name, { backend, type }] of proxies) if (type === PluginType.Snapshotter) snapshotters.set(name, backend);
+
+  const pluginRecords = (): PluginRecord[] => {
+    const out = gatewayPlugins();
+    for (const p of builtinProcesses) {
+      const sup = processes.get(p.name);
+      if (!sup) continue;
+      const down = processBackend(sup).unavailable();
+      const error = down === undefined ? undefined : { code: UNAVAILABLE, message: down };
+      out.push({
+        type: PluginType.Process,
+        id: p.name,
+        requires: [],
+        platforms: [],
+        exports: { address: sup.socket, ...(sup.pid() !== undefined ? { pid: String(sup.pid()) } : {}) },
+        capabilities: [],
+        ...(error ? { error } : {}),
+      });
+      for (const r of remotePlugins.get(p.name) ?? []) out.push(error && !r.error ? { ...r, error } : r);
+    }
+    for (const [name, pp] of Object.entries(config.proxyPlugins)) {
+      const proxy = proxies.get(name);
+      if (!proxy) continue;
+      const [os, architecture, variant] = (pp.platform ?? '').split('/');
+      out.push({
+        type: proxy.type,
+        id: name,
+        requires: [],
+        platforms: os && architecture ? [{ os, architecture, ...(variant ? { variant } : {}) }] : [],
+        exports: { address: pp.address, ...pp.exports },
+        capabilities: pp.capabilities,
+      });
+    }
+    return out;
+  };
+
+  const server = createRpcServer(log);
+  const health = createHealth();
+  versionService(opts.revision ?? 'unknown').register(server);
+  namespacesService(namespaces, events).register(server);
+  server.add(definitionOf(Introspection), createIntrospectionService({ uuid, plugins: pluginRecords }));
+  server.add(definitionOf(Health), health.implementation);
+  for (const p of builtinProcesses) {
+    const sup = processes.get(p.name);
+    if (!sup) continue; // disabled: its services are not served at all, as in containerd (Unimplemented)
+    const backend = processBackend(sup);
+    for (const service of p.services) addRelay(server, service, () => backend);
+  }
+  addRelay(server, Snapshots, bySnapshotter((name) => snapshotters.get(name)));
+
+  await listenUnix(server, config.grpc.address);
+  log.info({ address: config.grpc.address, processes: [...processes.keys()] }, 'gateway serving');
+
+  return {
+    address: config.grpc.address,
+    processes,
+    async close() {
+      health.shutdown();
+      await Promise.all([...processes.values()].map((p) => p.stop()));
+      for (const { backend } of proxies.values()) backend.channel.close();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        server.shutdown(),
+        new Promise<void>((resolve) => { timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 5000); }),
+      ]);
+      clearTimeout(timer);
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type Db = Database.Database;
+
+/**
+ * Schema changes, applied in order and recorded in `user_version`. Never edit a landed step: add one.
+ * Every namespaced table names its namespace column `namespace` and references namespaces(name), so a
+ * namespace cannot vanish from under its objects.
+ */
+const migrations: readonly string[] = [
+  `CREATE TABLE namespaces (
+     name TEXT PRIMARY KEY,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE namespace_labels (
+     namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (namespace, key)
+   ) WITHOUT ROWID;`,
+];
+
+/**
+ * Open (creating if needed) the gateway's metadata database. WAL with full sync: a committed change
+ * survives a crash of the process or the machine, and readers never block the writer.
+ */
+export function openMetadata(path: string): Db {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o711 });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > migrations.length) {
+    db.close();
+    throw new Error(`metadata at ${path} has schema version ${current}, newer than this build knows (${migrations.length})`);
+  }
+  const apply = db.transaction(() => {
+    for (let v = current; v < migrations.length; v++) {
+      db.exec(migrations[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }
+  });
+  apply();
+  return db;
+}

@@ -1,0 +1,128 @@
+import type { DescService } from '@bufbuild/protobuf';
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+import {
+  ClientError,
+  createClientFactory,
+  Metadata,
+  ServerError,
+  Status,
+  type CallContext,
+  type Client,
+  type Channel,
+} from 'nice-grpc';
+import { InvalidArgumentError, UnavailableError } from '@flotilla/errdefs';
+import { rawDefinitionOf, type RpcServer } from '@flotilla/rpc';
+import type { Backend } from './backend.js';
+
+type Raw = Uint8Array;
+type RawDefinition = ReturnType<typeof rawDefinitionOf>;
+type RawClient = Client<RawDefinition>;
+
+/** Chooses the backend for a call; `request` is the first message when the client does not stream. */
+export type Resolver = (request: Raw | undefined) => Backend;
+
+const factory = createClientFactory();
+
+/** HTTP/2 and gRPC transport headers that grpc-js sets itself on the outgoing call. */
+const transportHeaders = new Set(['content-type', 'user-agent', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'host']);
+
+function forwardMetadata(ctx: CallContext): Metadata {
+  const md = Metadata();
+  for (const [key, values] of ctx.metadata) {
+    if (key.startsWith(':') || transportHeaders.has(key)) continue;
+    for (const v of values) md.append(key, v as never);
+  }
+  return md;
+}
+
+/** The backend's status goes back to the client exactly as it came (code and message). */
+function relayError(err: unknown): never {
+  if (err instanceof ClientError) throw new ServerError(err.code, err.details);
+  throw err;
+}
+
+/**
+ * Relay every method of `service` to the backend chosen per call, as raw bytes: the gateway decodes
+ * nothing it does not need, so a relayed call costs one extra hop and no re-encoding. A backend that is
+ * down answers Unavailable at once; one that comes back is used again by the next call.
+ */
+export function addRelay(server: RpcServer, service: DescService, resolve: Resolver): void {
+  const def = rawDefinitionOf(service);
+  const clients = new WeakMap<Channel, RawClient>();
+  const clientFor = (b: Backend): RawClient => {
+    const down = b.unavailable();
+    if (down !== undefined) throw new UnavailableError(down);
+    let c = clients.get(b.channel);
+    if (!c) clients.set(b.channel, (c = factory.create(def, b.channel)));
+    return c;
+  };
+  const impl: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    const name = method.name;
+    const call = (c: RawClient) => c[name] as unknown as (req: unknown, opts: object) => unknown;
+    const opts = (ctx: CallContext) => ({ metadata: forwardMetadata(ctx), signal: ctx.signal });
+    switch (method.methodKind) {
+      case 'unary':
+        impl[name] = async (req: Raw, ctx: CallContext) => {
+          try {
+            return await (call(clientFor(resolve(req)))(req, opts(ctx)) as Promise<Raw>);
+          } catch (err) {
+            relayError(err);
+          }
+        };
+        break;
+      case 'server_streaming':
+        impl[name] = async function* (req: Raw, ctx: CallContext) {
+          try {
+            yield* call(clientFor(resolve(req)))(req, opts(ctx)) as AsyncIterable<Raw>;
+          } catch (err) {
+            relayError(err);
+          }
+        };
+        break;
+      case 'client_streaming':
+        impl[name] = async (reqs: AsyncIterable<Raw>, ctx: CallContext) => {
+          try {
+            return await (call(clientFor(resolve(undefined)))(reqs, opts(ctx)) as Promise<Raw>);
+          } catch (err) {
+            relayError(err);
+          }
+        };
+        break;
+      case 'bidi_streaming':
+        impl[name] = async function* (reqs: AsyncIterable<Raw>, ctx: CallContext) {
+          try {
+            yield* call(clientFor(resolve(undefined)))(reqs, opts(ctx)) as AsyncIterable<Raw>;
+          } catch (err) {
+            relayError(err);
+          }
+        };
+        break;
+    }
+  }
+  server.add(def, impl as never);
+}
+
+/**
+ * Read a string field from an encoded message without decoding the rest. Every Snapshots request carries
+ * the snapshotter's name in field 1, which is all routing needs.
+ */
+export function peekStringField(bytes: Raw, field: number): string {
+  const r = new BinaryReader(bytes);
+  while (r.pos < r.len) {
+    const [no, wt] = r.tag();
+    if (no === field && wt === WireType.LengthDelimited) return r.string();
+    r.skip(wt);
+  }
+  return '';
+}
+
+/** A resolver for the Snapshots service: by snapshotter name, containerd's error for an unknown one. */
+export function bySnapshotter(lookup: (name: string) => Backend | undefined): Resolver {
+  return (req) => {
+    const name = req ? peekStringField(req, 1) : '';
+    const b = lookup(name);
+    if (!b) throw new InvalidArgumentError(`snapshotter not loaded: ${name}`);
+    return b;
+  };
+}

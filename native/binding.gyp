@@ -1,0 +1,20 @@
+{
+  "targets": [
+    {
+      "target_name": "flotilla_native",
+      "sources": [
+        "src/addon.cc",
+        "src/errors.cc",
+        "src/mount.cc"
+      ],
+      "include_dirs": ["src"],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra"]
+    }
+  ]
+}

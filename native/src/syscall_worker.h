@@ -1,0 +1,47 @@
+// Runs one blocking syscall on the libuv thread pool and settles a Promise.
+//
+// Each concern subclasses SyscallWorker: Call() runs off the main thread and
+// returns 0 or an errno value; Reject() builds the Node-style error on the
+// main thread. The JS-facing function queues the worker and returns
+// Promise().
+#ifndef FLOTILLA_NATIVE_SYSCALL_WORKER_H_
+#define FLOTILLA_NATIVE_SYSCALL_WORKER_H_
+
+#include <napi.h>
+
+namespace flotilla {
+
+class SyscallWorker : public Napi::AsyncWorker {
+ public:
+  SyscallWorker(Napi::Env env, const char* resource_name)
+      : Napi::AsyncWorker(env, resource_name),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  // Off the main thread: no Napi calls. Returns 0 or an errno value.
+  virtual int Call() = 0;
+  // On the main thread, after Call() returned `err` != 0.
+  virtual Napi::Error MakeError(Napi::Env env, int err) = 0;
+
+ private:
+  void Execute() override { err_ = Call(); }
+
+  void OnOK() override {
+    if (err_ == 0) {
+      deferred_.Resolve(Env().Undefined());
+    } else {
+      deferred_.Reject(MakeError(Env(), err_).Value());
+    }
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+  Napi::Promise::Deferred deferred_;
+  int err_ = 0;
+};
+
+}  // namespace flotilla
+
+#endif  // FLOTILLA_NATIVE_SYSCALL_WORKER_H_

@@ -1,0 +1,1 @@
+export { createLogger, normalizeLevel, type Logger, type LoggerOptions } from './logger.js';

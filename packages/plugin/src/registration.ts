@@ -1,0 +1,48 @@
+import type { Logger } from '@flotilla/log';
+import type { PluginType } from './types.js';
+
+/** A platform a plugin supports, as containerd's introspection reports it. */
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+/** What a plugin's init is handed. */
+export interface InitContext<Config> {
+  /** This plugin's private directory for persistent data: ROOT/<type>.<id>. */
+  readonly root: string;
+  /** This plugin's private directory for runtime state: STATE/<type>.<id>. */
+  readonly state: string;
+  /** The plugin's config: its defaults overlaid with `[plugins."<type>.<id>"]`. */
+  readonly config: Config;
+  readonly log: Logger;
+  /** Key/value facts about the plugin for introspection (for example a snapshotter's root). */
+  readonly exports: Record<string, string>;
+  /** Feature names advertised through introspection (for example `rebase`). */
+  readonly capabilities: string[];
+  /** The instance of a plugin this one requires, by type and id; throws NotFound when it was not loaded. */
+  get<T>(type: PluginType, id?: string): T;
+  /** Everything that was loaded for a type, by id (skipped or failed plugins are left out). */
+  getAll<T>(type: PluginType): ReadonlyMap<string, T>;
+}
+
+/**
+ * A plugin, declared: what it is, what it needs and how it starts. The loader orders plugins by `requires`,
+ * so init only ever sees dependencies that already exist.
+ */
+export interface Registration<Config = unknown, Instance = unknown> {
+  readonly type: PluginType;
+  readonly id: string;
+  /** Types this plugin needs loaded first; '*' means every other plugin. */
+  readonly requires?: readonly (PluginType | '*')[];
+  /** Default configuration; the config file's section is merged over it. */
+  readonly config?: Config;
+  readonly platforms?: readonly Platform[];
+  init(ctx: InitContext<Config>): Instance | Promise<Instance>;
+}
+
+/** The id a plugin is known by in config sections and errors. */
+export function pluginUri(r: { type: string; id: string }): string {
+  return `${r.type}.${r.id}`;
+}

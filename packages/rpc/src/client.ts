@@ -1,0 +1,39 @@
+import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
+import {
+  createChannel,
+  createClientFactory,
+  type CallOptions,
+  type Channel,
+  type Client,
+  type ClientMiddlewareCall,
+} from 'nice-grpc';
+import { fromGrpcError } from '@flotilla/errdefs';
+import { MAX_MESSAGE_BYTES } from './server.js';
+import { definitionOf, type Definition } from './definition.js';
+
+/** Proxy clients hand errdefs classes to their callers, never gRPC statuses. */
+async function* nativeErrors<Req, Res>(call: ClientMiddlewareCall<Req, Res>, options: CallOptions) {
+  try {
+    return yield* call.next(call.request, options);
+  } catch (err) {
+    throw fromGrpcError(err);
+  }
+}
+
+const factory = createClientFactory().use(nativeErrors);
+
+export function dialUnix(path: string): Channel {
+  return createChannel(`unix://${path}`, undefined, {
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    // A plugin process that restarts should be found again quickly, not after grpc-js's long backoff.
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 1000,
+  });
+}
+
+export type ServiceClient<S extends GenServiceMethods> = Client<Definition<S>>;
+
+export function clientOf<S extends GenServiceMethods>(service: GenService<S>, channel: Channel): ServiceClient<S> {
+  return factory.create(definitionOf(service), channel) as ServiceClient<S>;
+}
