@@ -15,15 +15,19 @@ import {
   proxyPluginTypes,
   type PluginRecord,
   type ServiceName,
+  isServiceName,
 } from '@flotilla/plugin';
+import { InvalidArgumentError } from '@flotilla/errdefs';
 import { clientOf, createHealth, createRpcServer, definitionOf, listenUnix } from '@flotilla/rpc';
 import { openMetadata } from './metadata/db.js';
 import { createNamespaceStore } from './metadata/namespaces.js';
+import { createLeaseStore } from './metadata/leases.js';
+import { leasesService } from './services/leases.js';
 import { createExchange } from './events/exchange.js';
 import { namespacesService } from './services/namespaces.js';
 import { versionService } from './services/version.js';
 import { builtinProcesses } from './processes/builtins.js';
-import { supervise, type Supervised } from './processes/supervisor.js';
+import { attach, supervise, type Supervised } from './processes/supervisor.js';
 import { processBackend, proxyBackend, type Backend } from './backend.js';
 import { addRelay, bySnapshotter } from './router.js';
 
@@ -51,6 +55,7 @@ function gatewayPlugins(): PluginRecord[] {
     { ...base, type: PluginType.GRPC, id: 'version' },
     { ...base, type: PluginType.GRPC, id: 'introspection', requires: ['*'] },
     { ...base, type: PluginType.GRPC, id: 'namespaces', requires: [PluginType.Metadata] },
+    { ...base, type: PluginType.GRPC, id: 'leases', requires: [PluginType.Metadata] },
     { ...base, type: PluginType.GRPC, id: 'healthcheck' },
   ];
 }
@@ -58,18 +63,33 @@ function gatewayPlugins(): PluginRecord[] {
 const UNAVAILABLE = 14;
 
 /**
- * `[plugins."io.flotilla.process.v1"]`: how the gateway supervises its plugin processes.
+ * `[plugins."io.flotilla.process.v1"]`: how the gateway runs its plugin processes.
  * initial_backoff / max_backoff bound the restart delay; start_timeout is how long a fresh process has to
- * answer health.
+ * answer health; `external.<name> = "SOCKET"` attaches to a process run elsewhere (a debugger, a
+ * container) instead of starting one.
  */
-function supervisorOptions(section: unknown): { initialBackoffMs?: number; maxBackoffMs?: number; startTimeoutMs?: number } {
-  if (typeof section !== 'object' || section === null) return {};
-  const s = section as Record<string, string | number>;
+function supervisorOptions(section: unknown): {
+  options: { initialBackoffMs?: number; maxBackoffMs?: number; startTimeoutMs?: number };
+  external: Record<string, string>;
+} {
+  if (typeof section !== 'object' || section === null) return { options: {}, external: {} };
+  const s = section as Record<string, unknown>;
   const key = (k: string) => `plugins."${PluginType.Process}".${k}`;
+  const duration = (k: string) => parseDuration(s[k] as string, key(k));
+  const external: Record<string, string> = {};
+  if (typeof s['external'] === 'object' && s['external'] !== null) {
+    for (const [name, sock] of Object.entries(s['external'])) {
+      if (typeof sock !== 'string' || !isServiceName(name)) throw new InvalidArgumentError(`${key('external')}.${name}: expected a known service and a socket path`);
+      external[name] = sock;
+    }
+  }
   return {
-    ...(s['initial_backoff'] !== undefined ? { initialBackoffMs: parseDuration(s['initial_backoff'], key('initial_backoff')) } : {}),
-    ...(s['max_backoff'] !== undefined ? { maxBackoffMs: parseDuration(s['max_backoff'], key('max_backoff')) } : {}),
-    ...(s['start_timeout'] !== undefined ? { startTimeoutMs: parseDuration(s['start_timeout'], key('start_timeout')) } : {}),
+    options: {
+      ...(s['initial_backoff'] !== undefined ? { initialBackoffMs: duration('initial_backoff') } : {}),
+      ...(s['max_backoff'] !== undefined ? { maxBackoffMs: duration('max_backoff') } : {}),
+      ...(s['start_timeout'] !== undefined ? { startTimeoutMs: duration('start_timeout') } : {}),
+    },
+    external,
   };
 }
 
@@ -82,6 +102,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, log } = opts;
   const db = openMetadata(join(config.root, 'io.containerd.metadata.v1.sqlite', 'meta.db'));
   const namespaces = createNamespaceStore(db);
+  const leases = createLeaseStore(db);
   const events = createExchange(log.child({ component: 'events' }));
   const uuid = await loadOrCreateUuid(join(config.root, 'io.containerd.grpc.v1.introspection', 'uuid'));
 
@@ -95,12 +116,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       log.info({ process: p.name }, 'plugin process disabled by config');
       continue;
     }
+    const external = supervision.external[p.name];
+    const socket = external ?? join(socketDir, `${p.name}.sock`);
     const { command, args } = opts.processCommand(p.name);
-    const socket = join(socketDir, `${p.name}.sock`);
-    const sup = supervise(
-      { name: p.name, command, args: [...args, '--address', socket, '--root', config.root, '--state', config.state], socket },
-      { log, ...supervision },
-    );
+    const sup = external !== undefined
+      ? attach(p.name, external, { log })
+      : supervise(
+        { name: p.name, command, args: [...args, '--address', socket, '--root', config.root, '--state', config.state], socket },
+        { log, ...supervision.options },
+      );
     // Learn what the process actually loaded, each time it (re)starts.
     const introspect = clientOf(Introspection, sup.channel);
     sup.onReady(() => {
@@ -175,6 +199,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const health = createHealth();
   versionService(opts.revision ?? 'unknown').register(server);
   namespacesService(namespaces, events).register(server);
+  leasesService(leases).register(server);
   server.add(definitionOf(Introspection), createIntrospectionService({ uuid, plugins: pluginRecords }));
   server.add(definitionOf(Health), health.implementation);
   for (const p of builtinProcesses) {

@@ -6,8 +6,9 @@ export type Db = Database.Database;
 
 /**
  * Schema changes, applied in order and recorded in `user_version`. Never edit a landed step: add one.
- * Every namespaced table names its namespace column `namespace` and references namespaces(name), so a
- * namespace cannot vanish from under its objects.
+ * Every namespaced table names its namespace column `namespace` and references namespaces(name): objects
+ * that hold a namespace open (images, content, containers, snapshots) restrict its deletion through
+ * NamespaceHolder checks, the rest (labels, leases) go with it, as in containerd.
  */
 const migrations: readonly string[] = [
   `CREATE TABLE namespaces (
@@ -20,6 +21,28 @@ const migrations: readonly string[] = [
      key TEXT NOT NULL,
      value TEXT NOT NULL,
      PRIMARY KEY (namespace, key)
+   ) WITHOUT ROWID;`,
+  `CREATE TABLE leases (
+     namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+     id TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (namespace, id)
+   ) WITHOUT ROWID;
+   CREATE TABLE lease_labels (
+     namespace TEXT NOT NULL,
+     lease TEXT NOT NULL,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (namespace, lease, key),
+     FOREIGN KEY (namespace, lease) REFERENCES leases(namespace, id) ON DELETE CASCADE
+   ) WITHOUT ROWID;
+   CREATE TABLE lease_resources (
+     namespace TEXT NOT NULL,
+     lease TEXT NOT NULL,
+     type TEXT NOT NULL,
+     id TEXT NOT NULL,
+     PRIMARY KEY (namespace, lease, type, id),
+     FOREIGN KEY (namespace, lease) REFERENCES leases(namespace, id) ON DELETE CASCADE
    ) WITHOUT ROWID;`,
 ];
 

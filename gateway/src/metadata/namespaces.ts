@@ -24,6 +24,7 @@ export interface NamespaceHolder {
 
 export interface NamespaceStore {
   create(name: string, labels: Readonly<Record<string, string>>): Namespace;
+  /** A namespace and its labels. Like containerd, an unknown name reads as one with no labels. */
   get(name: string): Namespace;
   list(): Namespace[];
   /** The labels of a namespace; empty (not an error) when it does not exist, as in containerd. */
@@ -77,7 +78,6 @@ export function createNamespaceStore(db: Db): NamespaceStore {
       return { name, labels: { ...labels } };
     }),
     get(name) {
-      if (!q.exists.get(name)) throw new NotFoundError(`namespace ${JSON.stringify(name)}`);
       return { name, labels: labelsOf(name) };
     },
     list() {

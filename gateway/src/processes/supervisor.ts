@@ -189,3 +189,61 @@ export function supervise(spec: ProcessSpec, opts: SupervisorOptions): Supervise
     },
   };
 }
+
+/**
+ * A plugin process someone else runs (under a debugger, in its own container): the gateway only connects
+ * to its socket and follows its health, exactly as for a supervised one, but never starts or stops it.
+ */
+export function attach(name: string, socket: string, opts: Pick<SupervisorOptions, 'log' | 'livenessMs'>): Supervised {
+  const log = opts.log.child({ process: name, attached: socket });
+  const channel = dialUnix(socket);
+  const health = clientOf(Health, channel);
+  const life = new AbortController();
+  let state: ProcessState = 'starting';
+  let lastError: string | undefined = `plugin process ${name} at ${socket} has not answered yet`;
+  let waiters: (() => void)[] = [];
+  const readyListeners: (() => void)[] = [];
+  const loop = (async () => {
+    while (!life.signal.aborted) {
+      let up = false;
+      try {
+        const res = await health.check(create(HealthCheckRequestSchema, {}), { signal: AbortSignal.any([AbortSignal.timeout(2000), life.signal]) });
+        up = res.status === HealthCheckResponse_ServingStatus.SERVING;
+      } catch (err) {
+        if (!life.signal.aborted) lastError = `plugin process ${name} at ${socket} is not answering: ${(err as Error).message}`;
+      }
+      if (up && state !== 'running') {
+        state = 'running';
+        lastError = undefined;
+        log.info('attached process ready');
+        for (const w of waiters) w();
+        waiters = [];
+        for (const l of readyListeners) l();
+      } else if (!up && state === 'running') {
+        state = 'backoff';
+        log.warn('attached process down');
+      }
+      await sleep(up ? (opts.livenessMs ?? 2000) : 250, undefined, { signal: life.signal }).catch(() => {});
+    }
+    state = 'stopped';
+  })();
+  return {
+    name,
+    socket,
+    channel,
+    state: () => state,
+    pid: () => undefined,
+    restarts: () => 0,
+    lastError: () => lastError,
+    ready: (signal) => state === 'running' ? Promise.resolve() : new Promise<void>((resolve, reject) => {
+      waiters.push(resolve);
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+    }),
+    onReady: (l) => { readyListeners.push(l); },
+    async stop() {
+      life.abort();
+      await loop;
+      channel.close();
+    },
+  };
+}

@@ -3,7 +3,7 @@ import { compileRegExp } from './go-regexp.js';
 /** What an adaptor reports for a field path. */
 export interface FieldValue {
   readonly value: string;
-  /** Whether the object has the field; `!=` ignores it, every other operator needs it. */
+  /** Whether the object has the field: `==` and a bare path need it; `!=` and `~=` see only value. */
   readonly present: boolean;
 }
 
@@ -54,12 +54,13 @@ export function selectorFilter(selector: Selector): Filter {
         },
       };
     case '!=':
-      // Like containerd, an absent field reads as "" and so differs from any
-      // non-empty value.
+      // As in containerd presence is not consulted, so an absent field (value
+      // "") differs from any non-empty value.
       return { match: (adaptor) => adaptor.field(fieldpath).value !== wanted };
     case '~=': {
       // Compiled on first use and kept, failures included: containerd only
-      // notices a bad pattern when matching, and then matches nothing.
+      // notices a bad pattern when matching, and then matches nothing. Like
+      // `!=`, an absent field is matched as "".
       let compiled: RegExp | null | undefined;
       return {
         match: (adaptor) => {

@@ -1,10 +1,13 @@
+import { InvalidArgumentError } from '@flotilla/errdefs';
+
 /**
  * A filter string that does not parse. containerd reports these as
  * InvalidArgument; the message follows containerd's wording so that it reads
  * the same to a client, e.g.
  * `filters: parse error: [name== >|,|< ]: expected value or quoted`.
  */
-export class InvalidFilterError extends Error {
+// An InvalidArgument like any other (so every server maps it without help), with the parse position.
+export class InvalidFilterError extends InvalidArgumentError {
   override readonly name = 'InvalidFilterError';
   /** The whole filter string that failed. */
   readonly input: string;

@@ -14,8 +14,8 @@ import {
 } from '@flotilla/proto/containerd/services/introspection/v1/introspection_pb';
 import { PlatformSchema } from '@flotilla/proto/containerd/types/platform_pb';
 import { StatusSchema } from '@flotilla/proto/google/rpc/status_pb';
-import { InvalidArgumentError, NotFoundError, NotImplementedError } from '@flotilla/errdefs';
-import { InvalidFilterError, adaptFields, parseAll } from '@flotilla/filters';
+import { NotFoundError, NotImplementedError } from '@flotilla/errdefs';
+import { adaptFields, parseAll } from '@flotilla/filters';
 import type { Implementation } from '@flotilla/rpc';
 import type { Platform } from './registration.js';
 
@@ -63,13 +63,7 @@ export function toProtoPlugin(p: PluginRecord): Plugin {
 
 /** containerd's introspection filters know `type` and `id` only. */
 function filterPlugins(plugins: readonly PluginRecord[], filters: readonly string[]): PluginRecord[] {
-  let filter;
-  try {
-    filter = parseAll(...filters);
-  } catch (err) {
-    if (err instanceof InvalidFilterError) throw new InvalidArgumentError(err.message, { cause: err });
-    throw err;
-  }
+  const filter = parseAll(...filters);
   return plugins.filter((p) => filter.match(adaptFields({ type: p.type, id: p.id })));
 }
 
