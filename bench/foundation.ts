@@ -12,7 +12,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { availableParallelism, loadavg, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { clientOf, dialUnix, type ServiceClient, type ShapeOf } from '@flotilla/rpc';
+import { type ShapeOf } from '@flotilla/rpc';
+import { clientOf, dialUnix, type ServiceClient } from '@flotilla/rpc/client';
 import { Version } from '@flotilla/proto/containerd/services/version/v1/version_pb';
 import { Namespaces } from '@flotilla/proto/containerd/services/namespaces/v1/namespace_pb';
 import { startContainerd, startFlotilla, type Containerd, type Flotilla } from '@flotilla/test/support';

@@ -6,7 +6,7 @@ import { Namespaces } from '@flotilla/proto/containerd/services/namespaces/v1/na
 import { Introspection } from '@flotilla/proto/containerd/services/introspection/v1/introspection_pb';
 import { Content } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import { NotImplementedError, UnavailableError } from '@flotilla/errdefs';
-import { clientOf, dialUnix } from '@flotilla/rpc';
+import { clientOf, dialUnix } from '@flotilla/rpc/client';
 import { serviceNames } from '@flotilla/plugin';
 import { startFlotilla, type Flotilla } from './support/flotilla.js';
 import { waitFor } from './support/exec.js';

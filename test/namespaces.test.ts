@@ -10,7 +10,7 @@ import {
   errorClasses,
   kindOf,
 } from '@flotilla/errdefs';
-import { clientOf, dialUnix } from '@flotilla/rpc';
+import { clientOf, dialUnix } from '@flotilla/rpc/client';
 import { startFlotilla, type Flotilla } from './support/flotilla.js';
 import { startContainerd, type Containerd } from './support/containerd.js';
 import type { ExecResult } from './support/exec.js';

@@ -1,5 +1,5 @@
 import type { Channel } from 'nice-grpc';
-import { dialUnix } from '@flotilla/rpc';
+import { dialUnix } from '@flotilla/rpc/client';
 import type { Supervised } from './processes/supervisor.js';
 
 /**

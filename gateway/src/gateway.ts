@@ -18,7 +18,8 @@ import {
   isServiceName,
 } from '@flotilla/plugin';
 import { InvalidArgumentError } from '@flotilla/errdefs';
-import { clientOf, createHealth, createRpcServer, definitionOf, listenUnix } from '@flotilla/rpc';
+import { createHealth, createRpcServer, definitionOf, listenUnix } from '@flotilla/rpc';
+import { clientOf } from '@flotilla/rpc/client';
 import { openMetadata } from './metadata/db.js';
 import { createNamespaceStore } from './metadata/namespaces.js';
 import { createLeaseStore } from './metadata/leases.js';

@@ -9,7 +9,7 @@ import {
   PluginsRequestSchema,
   type Plugin,
 } from '@flotilla/proto/containerd/services/introspection/v1/introspection_pb';
-import { clientOf, dialUnix } from '@flotilla/rpc';
+import { clientOf, dialUnix } from '@flotilla/rpc/client';
 import type { Channel } from 'nice-grpc';
 import { run, waitFor, type ExecResult } from './exec.js';
 

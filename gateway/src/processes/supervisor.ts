@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { create } from '@bufbuild/protobuf';
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from '@flotilla/proto/grpc/health/v1/health_pb';
 import type { Logger } from '@flotilla/log';
-import { clientOf, dialUnix } from '@flotilla/rpc';
+import { clientOf, dialUnix } from '@flotilla/rpc/client';
 import type { Channel } from 'nice-grpc';
 
 export interface ProcessSpec {

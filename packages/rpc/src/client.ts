@@ -8,7 +8,7 @@ import {
   type ClientMiddlewareCall,
 } from 'nice-grpc';
 import { fromGrpcError } from '@flotilla/errdefs';
-import { MAX_MESSAGE_BYTES } from './server.js';
+import { MAX_MESSAGE_BYTES } from './h2-server.js';
 import { definitionOf, type Definition } from './definition.js';
 
 /** Proxy clients hand errdefs classes to their callers, never gRPC statuses. */

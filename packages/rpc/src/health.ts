@@ -4,7 +4,7 @@ import {
   HealthCheckResponseSchema,
   HealthCheckResponse_ServingStatus as ServingStatus,
 } from '@flotilla/proto/grpc/health/v1/health_pb';
-import { ServerError, Status } from 'nice-grpc';
+import { ServerError, Status } from 'nice-grpc-common';
 import type { Implementation } from './implementation.js';
 
 export { ServingStatus };

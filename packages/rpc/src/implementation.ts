@@ -2,7 +2,7 @@ import { NotImplementedError } from '@flotilla/errdefs';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import type { ServiceImplementation } from 'nice-grpc';
 import type { Definition } from './definition.js';
-import type { RequestContext } from './server.js';
+import type { RequestContext } from './h2-server.js';
 
 /** What a handler object for a generated service must provide (every method, typed from the .proto). */
 export type Implementation<T extends GenService<GenServiceMethods>> =

@@ -1,7 +1,7 @@
 export { definitionOf, rawDefinitionOf, type Definition, type ShapeOf } from './definition.js';
 export { withUnimplemented, type Implementation } from './implementation.js';
-export { createRpcServer, listenUnix, MAX_MESSAGE_BYTES, type RpcServer, type RequestContext } from './server.js';
-export { dialUnix, clientOf, type ServiceClient } from './client.js';
+export { createRpcServer, MAX_MESSAGE_BYTES, type RpcServer, type RequestContext, type ServerCallContext } from './h2-server.js';
+export { listenUnix } from './server.js';
 export { createHealth, ServingStatus, type HealthRegistry } from './health.js';
 export {
   NAMESPACE_KEY,
