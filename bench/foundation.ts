@@ -18,9 +18,7 @@ import { Version } from '@flotilla/proto/containerd/services/version/v1/version_
 import { Namespaces } from '@flotilla/proto/containerd/services/namespaces/v1/namespace_pb';
 import { startContainerd, startFlotilla, type Containerd, type Flotilla } from '@flotilla/test/support';
 import type { Channel } from 'nice-grpc';
-// bench/ does not depend on @flotilla/plugin and adding it would touch the lockfile; the list itself has
-// no dependencies, so import the one source of truth directly rather than copy it.
-import { serviceNames } from '../packages/plugin/src/services.js';
+import { serviceNames } from '@flotilla/plugin';
 
 /** Per op and target. 200 was not enough here: the first op measured still sped up 3x across its rounds. */
 const WARMUP_CALLS = 1_000;

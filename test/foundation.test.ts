@@ -4,7 +4,7 @@ import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } f
 import { Version } from '@flotilla/proto/containerd/services/version/v1/version_pb';
 import { Namespaces } from '@flotilla/proto/containerd/services/namespaces/v1/namespace_pb';
 import { Introspection } from '@flotilla/proto/containerd/services/introspection/v1/introspection_pb';
-import { Content } from '@flotilla/proto/containerd/services/content/v1/content_pb';
+import { Tasks } from '@flotilla/proto/containerd/services/tasks/v1/tasks_pb';
 import { NotImplementedError, UnavailableError } from '@flotilla/errdefs';
 import { clientOf, dialUnix } from '@flotilla/rpc/client';
 import { serviceNames } from '@flotilla/plugin';
@@ -19,16 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await f?.stop();
 });
-
-/** Drain a server stream, returning the error it ended with (or undefined). */
-async function streamError(it: AsyncIterable<unknown>): Promise<unknown> {
-  try {
-    for await (const _ of it) { /* drain */ }
-    return undefined;
-  } catch (err) {
-    return err;
-  }
-}
 
 const nsMeta = Metadata({ 'containerd-namespace': 'default' });
 
@@ -78,24 +68,24 @@ describe('the gateway, with the real ctr', () => {
   });
 
   it('a killed plugin process shows its failure, answers Unavailable, and comes back', async () => {
-    const pid = await f.processPid('content');
-    const content = clientOf(Content, f.channel);
-    // Before: the content process is reached (it has no content store yet, so it says Unimplemented).
-    expect(await streamError(content.list({}, { metadata: nsMeta }))).toBeInstanceOf(NotImplementedError);
+    const pid = await f.processPid('runtime');
+    const tasks = clientOf(Tasks, f.channel);
+    // Before: the runtime process is reached (it has no task service yet, so it says Unimplemented).
+    await expect(tasks.list({}, { metadata: nsMeta })).rejects.toBeInstanceOf(NotImplementedError);
 
     process.kill(pid, 'SIGKILL');
-    await waitFor(async () => (await f.ctr(['plugins', 'ls'])).stdout.match(/^io\.flotilla\.process\.v1\s+content\s+-\s+error\s*$/m), 'content to show error', 10_000);
-    const detail = await f.ctr(['plugins', 'ls', '-d', 'id==content']);
+    await waitFor(async () => (await f.ctr(['plugins', 'ls'])).stdout.match(/^io\.flotilla\.process\.v1\s+runtime\s+-\s+error\s*$/m), 'runtime to show error', 10_000);
+    const detail = await f.ctr(['plugins', 'ls', '-d', 'id==runtime']);
     expect(detail.stdout).toMatch(/exited with signal SIGKILL/);
-    expect(await streamError(content.list({}, { metadata: nsMeta }))).toBeInstanceOf(UnavailableError);
-    const viaCtr = await f.ctr(['content', 'ls']);
+    await expect(tasks.list({}, { metadata: nsMeta })).rejects.toBeInstanceOf(UnavailableError);
+    const viaCtr = await f.ctr(['tasks', 'ls']);
     expect(viaCtr.code).not.toBe(0);
     expect(viaCtr.stderr).toMatch(/unavailable|Unavailable/);
 
     // The supervisor restarts it; the plugin list and the calls recover on their own.
-    await waitFor(async () => (await f.ctr(['plugins', 'ls'])).stdout.match(/^io\.flotilla\.process\.v1\s+content\s+-\s+ok\s*$/m), 'content to come back', 30_000);
-    expect(await f.processPid('content')).not.toBe(pid);
-    expect(await streamError(content.list({}, { metadata: nsMeta }))).toBeInstanceOf(NotImplementedError);
+    await waitFor(async () => (await f.ctr(['plugins', 'ls'])).stdout.match(/^io\.flotilla\.process\.v1\s+runtime\s+-\s+ok\s*$/m), 'runtime to come back', 30_000);
+    expect(await f.processPid('runtime')).not.toBe(pid);
+    await expect(tasks.list({}, { metadata: nsMeta })).rejects.toBeInstanceOf(NotImplementedError);
   });
 
   it('an unknown method answers Unimplemented and nothing crashes', async () => {
@@ -105,13 +95,11 @@ describe('the gateway, with the real ctr', () => {
       typeName: 'containerd.services.nothing.v1.Nothing',
       methods: [{ name: 'Nope', localName: 'nope', methodKind: 'unary', input: Version.method.version.input, output: Version.method.version.output }],
     };
-    const { definitionOf } = await import('@flotilla/rpc');
     const unknownService = clientOf(fake as never, f.channel) as unknown as { nope(req: object): Promise<unknown> };
     await expect(unknownService.nope({})).rejects.toBeInstanceOf(NotImplementedError);
     const wrongMethod = { ...fake, typeName: 'containerd.services.namespaces.v1.Namespaces' };
     const unknownMethod = clientOf(wrongMethod as never, f.channel) as unknown as { nope(req: object): Promise<unknown> };
     await expect(unknownMethod.nope({})).rejects.toBeInstanceOf(NotImplementedError);
-    expect(definitionOf).toBeTypeOf('function');
     expect((await f.ctr(['version'])).code).toBe(0);
     expect(await Promise.all(serviceNames.map((n) => f.processPid(n)))).toEqual(pids);
   });
@@ -122,15 +110,15 @@ describe('the gateway, with the real ctr', () => {
     const version = clientOf(Version, f.channel);
     const namespaces = clientOf(Namespaces, f.channel);
     const introspection = clientOf(Introspection, f.channel);
-    const content = clientOf(Content, f.channel);
+    const tasks = clientOf(Tasks, f.channel);
     const calls: Promise<unknown>[] = [];
     for (let i = 0; i < 1000; i++) {
       switch (i % 4) {
         case 0: calls.push(version.version({})); break;
         case 1: calls.push(namespaces.list({})); break;
         case 2: calls.push(introspection.plugins({})); break;
-        // Relayed to the content process, which answers (Unimplemented until it has a store).
-        case 3: calls.push(streamError(content.list({}, { metadata: nsMeta })).then((e) => { if (!(e instanceof NotImplementedError)) throw e ?? new Error('expected Unimplemented'); })); break;
+        // Relayed to the runtime process, which answers (Unimplemented until it has a task service).
+        case 3: calls.push(tasks.list({}, { metadata: nsMeta }).then(() => { throw new Error('expected Unimplemented'); }, (e: unknown) => { if (!(e instanceof NotImplementedError)) throw e; })); break;
       }
     }
     const results = await Promise.allSettled(calls);

@@ -6,7 +6,7 @@ import type { Registration, ServiceName } from '@flotilla/plugin';
  * cluster's shape is real before its parts are.
  */
 export const serviceRegistrations: Record<ServiceName, () => Promise<readonly Registration[]>> = {
-  content: async () => [],
+  content: async () => (await import('@flotilla/service-content')).contentPlugins,
   'snapshotter-overlay': async () => [],
   'snapshotter-blockfile': async () => [],
   runtime: async () => [],

@@ -17,13 +17,19 @@ import {
   type ServiceName,
   isServiceName,
 } from '@flotilla/plugin';
-import { InvalidArgumentError } from '@flotilla/errdefs';
-import { createHealth, createRpcServer, definitionOf, listenUnix } from '@flotilla/rpc';
+import { InvalidArgumentError, UnavailableError } from '@flotilla/errdefs';
+import { createHealth, createRpcServer, definitionOf, leaseOf, listenUnix, requireNamespace } from '@flotilla/rpc';
 import { clientOf } from '@flotilla/rpc/client';
 import { openMetadata } from './metadata/db.js';
 import { createNamespaceStore } from './metadata/namespaces.js';
 import { createLeaseStore } from './metadata/leases.js';
+import { createImageStore } from './metadata/images.js';
+import { createNamespacedContent } from './metadata/content.js';
+import { createCollector, GC_REF_CONTENT_PREFIX } from './gc/collect.js';
+import { createRwLock } from './gc/rw-lock.js';
+import { contentService, remoteContentStore, type ContentStore } from '@flotilla/service-content';
 import { leasesService } from './services/leases.js';
+import { imagesService } from './services/images.js';
 import { createExchange } from './events/exchange.js';
 import { namespacesService } from './services/namespaces.js';
 import { versionService } from './services/version.js';
@@ -57,11 +63,63 @@ function gatewayPlugins(): PluginRecord[] {
     { ...base, type: PluginType.GRPC, id: 'introspection', requires: ['*'] },
     { ...base, type: PluginType.GRPC, id: 'namespaces', requires: [PluginType.Metadata] },
     { ...base, type: PluginType.GRPC, id: 'leases', requires: [PluginType.Metadata] },
+    { ...base, type: PluginType.GRPC, id: 'images', requires: [PluginType.Event, PluginType.Metadata] },
+    { ...base, type: PluginType.GRPC, id: 'content', requires: [PluginType.Metadata] },
+    { ...base, type: PluginType.GC, id: 'scheduler', requires: [PluginType.Metadata] },
     { ...base, type: PluginType.GRPC, id: 'healthcheck' },
   ];
 }
 
 const UNAVAILABLE = 14;
+
+/**
+ * `[plugins."io.containerd.gc.v1.scheduler"]`: `schedule_delay` (containerd's: how long after a deletion a
+ * collection starts, so a burst of deletions is collected once; default 100ms here) and `interval`
+ * (Flotilla's: collect on this period as well; default 5m, "0" to collect only after deletions).
+ */
+function gcOptions(section: unknown): { delayMs: number; intervalMs: number } {
+  const s = (typeof section === 'object' && section !== null ? section : {}) as Record<string, string>;
+  const at = (k: string) => `plugins."${PluginType.GC}.scheduler".${k}`;
+  return {
+    delayMs: s['schedule_delay'] !== undefined ? parseDuration(s['schedule_delay'], at('schedule_delay')) : 100,
+    intervalMs: s['interval'] !== undefined ? parseDuration(s['interval'], at('interval')) : 5 * 60_000,
+  };
+}
+
+/**
+ * containerd's `content_sharing_policy` ("shared" or "isolated"), read from the metadata plugin's section;
+ * containerd's own name for that plugin (bolt) is accepted so existing configs keep their meaning.
+ */
+function contentSharingPolicy(plugins: Readonly<Record<string, unknown>>): 'shared' | 'isolated' {
+  for (const id of ['sqlite', 'bolt']) {
+    const section = plugins[`${PluginType.Metadata}.${id}`] as Record<string, unknown> | undefined;
+    const policy = section?.['content_sharing_policy'];
+    if (policy === undefined) continue;
+    if (policy !== 'shared' && policy !== 'isolated') {
+      throw new InvalidArgumentError(`plugins."${PluginType.Metadata}.${id}".content_sharing_policy: expected "shared" or "isolated", got ${JSON.stringify(policy)}`);
+    }
+    return policy;
+  }
+  return 'shared';
+}
+
+/** A content store that answers Unavailable to everything: the content process is not configured. */
+function unavailableContent(reason: string): ContentStore {
+  const fail = (): never => { throw new UnavailableError(reason); };
+  return {
+    info: async () => fail(),
+    update: async () => fail(),
+    // eslint-disable-next-line require-yield
+    list: async function* () { fail(); },
+    delete: async () => fail(),
+    // eslint-disable-next-line require-yield
+    read: async function* () { fail(); },
+    status: async () => fail(),
+    listStatuses: async () => fail(),
+    abort: async () => fail(),
+    writer: async () => fail(),
+  };
+}
 
 /**
  * `[plugins."io.flotilla.process.v1"]`: how the gateway runs its plugin processes.
@@ -104,6 +162,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const db = openMetadata(join(config.root, 'io.containerd.metadata.v1.sqlite', 'meta.db'));
   const namespaces = createNamespaceStore(db);
   const leases = createLeaseStore(db);
+  const images = createImageStore(db);
+  // Registered first: containerd names what a namespace still holds in the order images, blobs, ...
+  namespaces.addHolder(images);
   const events = createExchange(log.child({ component: 'events' }));
   const uuid = await loadOrCreateUuid(join(config.root, 'io.containerd.grpc.v1.introspection', 'uuid'));
 
@@ -155,6 +216,39 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     proxies.set(name, { backend: proxyBackend(name, pp.address), type });
   }
 
+  // The bytes live in the content process; the gateway keeps which namespace holds what, and collects.
+  const contentProcess = processes.get('content');
+  const contentBackend: ContentStore = contentProcess
+    ? remoteContentStore(contentProcess.channel)
+    : unavailableContent('the content plugin process is disabled by config');
+  const lock = createRwLock();
+  const gc = createCollector({
+    db,
+    backend: contentBackend,
+    lock,
+    log: log.child({ component: 'gc' }),
+    // An image holds its target and whatever its own gc.ref labels name (containerd follows both).
+    roots: [function* imageRoots() {
+      for (const img of images.roots()) {
+        yield { namespace: img.namespace, digest: img.digest };
+        for (const [k, v] of Object.entries(img.labels)) {
+          if (k.startsWith(GC_REF_CONTENT_PREFIX)) yield { namespace: img.namespace, digest: v };
+        }
+      }
+    }],
+    ...gcOptions(config.plugins[`${PluginType.GC}.scheduler`]),
+  });
+  const content = createNamespacedContent({
+    db,
+    backend: contentBackend,
+    leases,
+    events,
+    lock,
+    onDelete: () => gc.schedule(),
+    policy: contentSharingPolicy(config.plugins),
+  });
+  namespaces.addHolder(content);
+
   const snapshotters = new Map<string, Backend>();
   for (const p of builtinProcesses) {
     const sup = processes.get(p.name);
@@ -200,7 +294,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const health = createHealth();
   versionService(opts.revision ?? 'unknown').register(server);
   namespacesService(namespaces, events).register(server);
-  leasesService(leases).register(server);
+  leasesService(leases, gc).register(server);
+  imagesService(images, events, gc).register(server);
+  contentService((ctx) => content.store(requireNamespace(ctx.metadata), leaseOf(ctx.metadata))).register(server);
   server.add(definitionOf(Introspection), createIntrospectionService({ uuid, plugins: pluginRecords }));
   server.add(definitionOf(Health), health.implementation);
   for (const p of builtinProcesses) {
@@ -219,6 +315,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     processes,
     async close() {
       health.shutdown();
+      gc.close();
       await Promise.all([...processes.values()].map((p) => p.stop()));
       for (const { backend } of proxies.values()) backend.channel.close();
       let timer: NodeJS.Timeout | undefined;

@@ -60,7 +60,7 @@ ${opts.extraConfig ?? ''}
   const out = openSync(logFile, 'a');
   const daemon = spawn(
     flotillaBin,
-    ['daemon', '--config', config, '--root', root, '--state', state, '--address', address, '--log-level', opts.logLevel ?? 'info'],
+    ['daemon', '--config', config, '--root', root, '--state', state, '--address', address, '--log-level', opts.logLevel ?? process.env['FLOTILLA_TEST_LOG_LEVEL'] ?? 'info'],
     { stdio: ['ignore', out, out] },
   );
   const exited = new Promise<void>((r) => daemon.once('exit', () => r()));
@@ -97,7 +97,8 @@ ${opts.extraConfig ?? ''}
         await exited;
         clearTimeout(timer);
       }
-      rmSync(dir, { recursive: true, force: true });
+      // FLOTILLA_TEST_KEEP=1 leaves the directories (and daemon.log) for a look after a failure.
+      if (process.env['FLOTILLA_TEST_KEEP'] !== '1') rmSync(dir, { recursive: true, force: true });
     },
   };
   try {

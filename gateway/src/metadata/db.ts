@@ -44,6 +44,60 @@ const migrations: readonly string[] = [
      PRIMARY KEY (namespace, lease, type, id),
      FOREIGN KEY (namespace, lease) REFERENCES leases(namespace, id) ON DELETE CASCADE
    ) WITHOUT ROWID;`,
+  // Content as each namespace sees it (the bytes live once, in the content process), and the ingests a
+  // namespace has open there (`bref` names the backend ingest).
+  `CREATE TABLE content (
+     namespace TEXT NOT NULL REFERENCES namespaces(name),
+     digest TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (namespace, digest)
+   ) WITHOUT ROWID;
+   CREATE TABLE content_labels (
+     namespace TEXT NOT NULL,
+     digest TEXT NOT NULL,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (namespace, digest, key),
+     FOREIGN KEY (namespace, digest) REFERENCES content(namespace, digest) ON DELETE CASCADE
+   ) WITHOUT ROWID;
+   CREATE TABLE ingests (
+     namespace TEXT NOT NULL REFERENCES namespaces(name) ON DELETE CASCADE,
+     ref TEXT NOT NULL,
+     bref TEXT NOT NULL,
+     expected TEXT NOT NULL DEFAULT '',
+     expires_at INTEGER,
+     PRIMARY KEY (namespace, ref)
+   ) WITHOUT ROWID;`,
+  // Images: a name in a namespace pointing at a target descriptor, with labels and the target's
+  // annotations. An image holds its namespace open; its labels and annotations go with it.
+  `CREATE TABLE images (
+     namespace TEXT NOT NULL REFERENCES namespaces(name),
+     name TEXT NOT NULL,
+     media_type TEXT NOT NULL,
+     digest TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (namespace, name)
+   ) WITHOUT ROWID;
+   CREATE TABLE image_labels (
+     namespace TEXT NOT NULL,
+     image TEXT NOT NULL,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (namespace, image, key),
+     FOREIGN KEY (namespace, image) REFERENCES images(namespace, name) ON DELETE CASCADE
+   ) WITHOUT ROWID;
+   CREATE TABLE image_annotations (
+     namespace TEXT NOT NULL,
+     image TEXT NOT NULL,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (namespace, image, key),
+     FOREIGN KEY (namespace, image) REFERENCES images(namespace, name) ON DELETE CASCADE
+   ) WITHOUT ROWID;`,
 ];
 
 /**

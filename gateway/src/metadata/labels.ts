@@ -7,7 +7,8 @@ const MAX_LABEL_BYTES = 4096;
 export function validateLabels(labels: Readonly<Record<string, string>>): void {
   for (const [k, v] of Object.entries(labels)) {
     if (Buffer.byteLength(k) + Buffer.byteLength(v) > MAX_LABEL_BYTES) {
-      const shown = k.length > 10 ? `${k.slice(0, 10)}...` : k;
+      // containerd 2.0 shows at most the first 64 characters of the key.
+      const shown = k.slice(0, 64);
       throw new InvalidArgumentError(`label key and value length (${Buffer.byteLength(k) + Buffer.byteLength(v)} bytes) greater than maximum size (${MAX_LABEL_BYTES} bytes), key: ${shown}`);
     }
     if (k === '') throw new InvalidArgumentError('label key must not be empty');

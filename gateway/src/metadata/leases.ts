@@ -1,5 +1,4 @@
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '@flotilla/errdefs';
-import { validateIdentifier } from '@flotilla/rpc';
 import type { Db } from './db.js';
 import { validateLabels } from './labels.js';
 
@@ -76,7 +75,8 @@ export function createLeaseStore(db: Db): LeaseStore {
   };
   return {
     create: db.transaction((ns: string, id: string, labels: Readonly<Record<string, string>>) => {
-      validateIdentifier(id);
+      // containerd accepts any non-empty lease id (its clients generate ids like "123456-AbC_x=").
+      if (id === '') throw new InvalidArgumentError('lease id must be provided');
       validateLabels(labels);
       if (q.exists.get(ns, id) !== undefined) throw new AlreadyExistsError(`lease ${JSON.stringify(id)}`);
       const now = Date.now();

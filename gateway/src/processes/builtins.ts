@@ -1,5 +1,4 @@
 import type { DescService } from '@bufbuild/protobuf';
-import { Content } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import { Diff } from '@flotilla/proto/containerd/services/diff/v1/diff_pb';
 import { Controller } from '@flotilla/proto/containerd/services/sandbox/v1/sandbox_pb';
 import { Streaming } from '@flotilla/proto/containerd/services/streaming/v1/streaming_pb';
@@ -20,7 +19,8 @@ export interface BuiltinProcess {
  * leases, events, introspection and GC itself; everything else belongs to exactly one process.
  */
 export const builtinProcesses: readonly BuiltinProcess[] = [
-  { name: 'content', services: [Content], snapshotters: [] },
+  // Content is served by the gateway itself (namespaced metadata) over the content process's store.
+  { name: 'content', services: [], snapshotters: [] },
   { name: 'snapshotter-overlay', services: [], snapshotters: ['overlayfs'] },
   { name: 'snapshotter-blockfile', services: [], snapshotters: ['blockfile'] },
   { name: 'runtime', services: [Tasks], snapshotters: [] },

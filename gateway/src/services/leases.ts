@@ -12,21 +12,24 @@ import type { GrpcService } from '@flotilla/plugin';
 import type { Lease, LeaseStore } from '../metadata/leases.js';
 import { compileFilters } from '../filters.js';
 import { required } from '../convert.js';
+import type { GarbageCollector } from '../gc/collector.js';
 
 function leaseToProto(l: Lease) {
   return create(LeaseSchema, { id: l.id, createdAt: timestampFromDate(l.createdAt), labels: { ...l.labels } });
 }
 
 /** containerd.services.leases.v1 over the metadata store. */
-export function leasesService(store: LeaseStore): GrpcService {
+export function leasesService(store: LeaseStore, gc: GarbageCollector): GrpcService {
   const impl: Implementation<typeof Leases> = {
     async create(req, ctx) {
       const ns = requireNamespace(ctx.metadata);
       return create(CreateResponseSchema, { lease: leaseToProto(store.create(ns, req.id, req.labels)) });
     },
     async delete(req, ctx) {
-      // `sync` asks for garbage collection before returning; until collection exists there is nothing to wait for.
       store.delete(requireNamespace(ctx.metadata), req.id);
+      // What the lease held may now be garbage: `sync` waits for the collection, as containerd's does.
+      if (req.sync) await gc.collect();
+      else gc.schedule();
       return {};
     },
     async list(req, ctx) {

@@ -27,7 +27,9 @@ export async function* readMessages(stream: Readable, maxBytes: number): AsyncGe
     size = rest.length;
     return head;
   };
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  // Not `for await (… of stream)`: leaving that loop early (a handler that stops reading, a refused message)
+  // destroys the stream, which resets the HTTP/2 stream before the server can send its response or status.
+  for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     pending.push(chunk);
     size += chunk.length;
     while (size >= need) {

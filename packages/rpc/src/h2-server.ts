@@ -2,7 +2,7 @@ import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { Metadata, ServerError, Status, type CallContext } from 'nice-grpc-common';
 import type { MethodDefinition } from 'nice-grpc';
-import { isAbortError } from 'abort-controller-x';
+import { AbortError } from 'abort-controller-x';
 import { toGrpcError } from '@flotilla/errdefs';
 import type { Logger } from '@flotilla/log';
 import { readMessages, readOneMessage, frame } from './h2-framing.js';
@@ -64,6 +64,8 @@ function headersOf(md: Metadata): http2.OutgoingHttpHeaders {
 }
 
 const TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+/** setTimeout's limit (about 24.8 days); a longer delay fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** grpc-timeout: up to 8 digits and a unit. */
 function parseTimeout(v: string | string[] | undefined): number | undefined {
@@ -72,12 +74,19 @@ function parseTimeout(v: string | string[] | undefined): number | undefined {
   return m ? Number(m[1]) * TIMEOUT_UNITS[m[2]!]! : undefined;
 }
 
-/** grpc-message is percent-encoded: printable ASCII except '%' travels as is. */
+/**
+ * grpc-message is percent-encoded: printable ASCII except '%' travels as is. A space at either end is
+ * encoded too: HTTP/2 forbids leading and trailing whitespace in a field value, and nghttp2 (Node's
+ * client) silently drops such a field, losing the whole message.
+ */
 function encodeMessage(s: string): string {
   let out = '';
-  for (const b of Buffer.from(s, 'utf8')) {
-    out += b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
+  const bytes = Buffer.from(s, 'utf8');
+  const last = bytes.length - 1;
+  bytes.forEach((b, i) => {
+    const plain = b >= 0x20 && b <= 0x7e && b !== 0x25 && !(b === 0x20 && (i === 0 || i === last));
+    out += plain ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  });
   return out;
 }
 
@@ -167,7 +176,8 @@ export function createRpcServer(root: Logger): RpcServer {
       return;
     }
     const timeoutMs = parseTimeout(headers['grpc-timeout']);
-    if (timeoutMs !== undefined) {
+    // A deadline beyond setTimeout's range is left to the client: arming it would expire the call at once.
+    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
       timer = setTimeout(() => {
         finish(Status.DEADLINE_EXCEEDED, 'deadline exceeded');
         abort();
@@ -177,10 +187,18 @@ export function createRpcServer(root: Logger): RpcServer {
     const { method, handler } = route;
     const requests = method.requestStream
       ? (async function* () {
-        for await (const bytes of readMessages(stream, MAX_MESSAGE_BYTES)) yield method.requestDeserialize(bytes);
+        try {
+          for await (const bytes of readMessages(stream, MAX_MESSAGE_BYTES)) yield method.requestDeserialize(bytes);
+        } finally {
+          // The handler stopped reading (or a message was refused): discard the rest so the stream can close.
+          stream.resume();
+        }
       })()
       : undefined;
     const send = async (msg: unknown) => {
+      // The client is gone or the deadline passed: stop pulling from the handler (and let its finally run)
+      // rather than write to a closed stream, which would wait forever for a 'drain' or 'close' already past.
+      if (canceled) throw new AbortError();
       if (finished) return;
       respondHeaders();
       if (!stream.write(frame(method.responseSerialize(msg)))) {
@@ -234,7 +252,9 @@ export function createRpcServer(root: Logger): RpcServer {
       }
       finish(Status.OK, '');
     } catch (err) {
-      if (canceled && (isAbortError(err) || finished)) {
+      // Once the call is canceled nobody hears its status, and whatever the handler threw (an AbortError, a
+      // write to the closed stream, a request stream cut short) follows from the cancellation.
+      if (canceled) {
         code = Status.CANCELLED;
         finish(Status.CANCELLED, 'call canceled');
       } else {

@@ -9,4 +9,6 @@ export {
   validateIdentifier,
   namespaceOf,
   requireNamespace,
+  LEASE_KEY,
+  leaseOf,
 } from './namespace.js';

@@ -41,3 +41,12 @@ export function requireNamespace(metadata: Metadata): string {
   }
   return ns;
 }
+
+/** The gRPC metadata key a client names its lease in: what it writes is kept by that lease. */
+export const LEASE_KEY = 'containerd-lease';
+
+/** The lease a call runs under, if any. */
+export function leaseOf(metadata: Metadata): string | undefined {
+  const v = metadata.get(LEASE_KEY);
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}

@@ -1,0 +1,344 @@
+import { randomBytes } from 'node:crypto';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  isAlreadyExists,
+  isNotFound,
+} from '@flotilla/errdefs';
+import type { ContentStore, Info, Status, Writer, WriterOptions } from '@flotilla/service-content';
+import { ContentCreateSchema, ContentDeleteSchema } from '@flotilla/proto/containerd/events/content_pb';
+import type { Db } from './db.js';
+import { validateLabels } from './labels.js';
+import type { LeaseStore } from './leases.js';
+import type { NamespaceHolder } from './namespaces.js';
+import type { Exchange } from '../events/exchange.js';
+import type { RwLock } from '../gc/rw-lock.js';
+import { compileFilters } from '../filters.js';
+
+/** Namespace label that lets any namespace take a blob this namespace holds by naming its digest. */
+export const SHAREABLE_NAMESPACE_LABEL = 'containerd.io/namespace.shareable';
+
+/** Ingests not held by a lease are abandoned after a day, as in containerd. */
+const INGEST_EXPIRY_MS = 24 * 3600 * 1000;
+
+export interface NamespacedContentOptions {
+  db: Db;
+  /** The content process (or an operator's content proxy plugin): where the bytes live. */
+  backend: ContentStore;
+  leases: LeaseStore;
+  events: Exchange;
+  /** Shared with the collector: commits read-lock it, sweeping the backend write-locks it. */
+  lock: RwLock;
+  /** Ask for a collection after a deletion. */
+  onDelete(): void;
+  /**
+   * containerd's content sharing policy. "shared": a namespace may take a blob another namespace holds by
+   * naming its digest. "isolated": it must write the bytes itself (unless the holder is shareable).
+   */
+  policy?: 'shared' | 'isolated';
+}
+
+export interface NamespacedContent extends NamespaceHolder {
+  /** The content store one namespace sees; `lease` is the caller's lease, which keeps what it writes. */
+  store(namespace: string, lease?: string): ContentStore;
+}
+
+interface Row {
+  digest: string;
+  size: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/**
+ * Content as containerd's metadata layer serves it: the bytes are stored once, in the backend, but
+ * each namespace has its own record of which blobs it holds, with its own labels. A namespace cannot
+ * read, list or delete a blob it never committed (or took from a shareable namespace).
+ */
+export function createNamespacedContent(opts: NamespacedContentOptions): NamespacedContent {
+  const { db, backend, leases, events, lock } = opts;
+  const shared = (opts.policy ?? 'shared') === 'shared';
+  const q = {
+    ensureNs: db.prepare('INSERT OR IGNORE INTO namespaces (name, created_at, updated_at) VALUES (?, ?, ?)'),
+    get: db.prepare('SELECT digest, size, created_at, updated_at FROM content WHERE namespace = ? AND digest = ?'),
+    list: db.prepare('SELECT digest, size, created_at, updated_at FROM content WHERE namespace = ? ORDER BY digest'),
+    labels: db.prepare('SELECT key, value FROM content_labels WHERE namespace = ? AND digest = ?'),
+    allLabels: db.prepare('SELECT digest, key, value FROM content_labels WHERE namespace = ?'),
+    insert: db.prepare('INSERT INTO content (namespace, digest, size, created_at, updated_at) VALUES (?, ?, ?, ?, ?)'),
+    touch: db.prepare('UPDATE content SET updated_at = ? WHERE namespace = ? AND digest = ?'),
+    clearLabels: db.prepare('DELETE FROM content_labels WHERE namespace = ? AND digest = ?'),
+    setLabel: db.prepare('INSERT INTO content_labels (namespace, digest, key, value) VALUES (?, ?, ?, ?)'),
+    delete: db.prepare('DELETE FROM content WHERE namespace = ? AND digest = ?'),
+    any: db.prepare('SELECT 1 FROM content WHERE namespace = ? LIMIT 1').pluck(),
+    ingest: db.prepare('SELECT bref, expected FROM ingests WHERE namespace = ? AND ref = ?'),
+    ingests: db.prepare('SELECT ref, bref FROM ingests WHERE namespace = ?'),
+    insertIngest: db.prepare('INSERT INTO ingests (namespace, ref, bref, expected, expires_at) VALUES (?, ?, ?, ?, ?)'),
+    updateIngest: db.prepare('UPDATE ingests SET expected = ?, expires_at = ? WHERE namespace = ? AND ref = ?'),
+    deleteIngest: db.prepare('DELETE FROM ingests WHERE namespace = ? AND ref = ?'),
+    sharedBy: db.prepare(`SELECT 1 FROM content c JOIN namespace_labels l ON l.namespace = c.namespace
+                          WHERE c.digest = ? AND l.key = ? AND l.value = 'true' LIMIT 1`).pluck(),
+  };
+
+  const labelsOf = (ns: string, digest: string): Record<string, string> => {
+    const out: Record<string, string> = {};
+    for (const r of q.labels.all(ns, digest) as { key: string; value: string }[]) out[r.key] = r.value;
+    return out;
+  };
+  const toInfo = (r: Row, labels: Record<string, string>): Info => ({
+    digest: r.digest,
+    size: r.size,
+    createdAt: new Date(r.created_at),
+    updatedAt: new Date(r.updated_at),
+    labels,
+  });
+  const row = (ns: string, digest: string): Row => {
+    const r = q.get.get(ns, digest) as Row | undefined;
+    if (!r) throw new NotFoundError(`content digest ${digest}`);
+    return r;
+  };
+  const ensureNs = (ns: string) => {
+    const now = Date.now();
+    q.ensureNs.run(ns, now, now);
+  };
+
+  function store(ns: string, lease?: string): ContentStore {
+    // What a lease holds: containerd adds every blob and ingest a leased client touches to its lease.
+    const leaseAdd = (type: 'content' | 'ingests', id: string) => { if (lease) leases.addResource(ns, lease, { type, id }); };
+    const leaseRemove = (type: 'content' | 'ingests', id: string) => { if (lease) leases.deleteResource(ns, lease, { type, id }); };
+
+    const recordCommit = db.transaction((ref: string, digest: string, size: number, labels: Readonly<Record<string, string>>) => {
+      ensureNs(ns);
+      let exists = false;
+      if (q.get.get(ns, digest)) {
+        exists = true;
+      } else {
+        const now = Date.now();
+        q.insert.run(ns, digest, size, now, now);
+        for (const [k, v] of Object.entries(labels)) q.setLabel.run(ns, digest, k, v);
+      }
+      q.deleteIngest.run(ns, ref);
+      leaseRemove('ingests', ref);
+      leaseAdd('content', digest);
+      return exists;
+    });
+
+    return {
+      async info(digest) {
+        return toInfo(row(ns, digest), labelsOf(ns, digest));
+      },
+
+      async update(info, fieldpaths = []) {
+        const apply = db.transaction(() => {
+          const r = row(ns, info.digest);
+          let labels = labelsOf(ns, info.digest);
+          if (fieldpaths.length === 0) {
+            labels = { ...info.labels };
+          } else {
+            for (const path of fieldpaths) {
+              if (path.startsWith('labels.')) {
+                const key = path.slice('labels.'.length);
+                const v = info.labels[key];
+                if (v === undefined || v === '') delete labels[key];
+                else labels[key] = v;
+              } else if (path === 'labels') {
+                labels = { ...info.labels };
+              } else {
+                throw new InvalidArgumentError(`cannot update ${JSON.stringify(path)} field on content info ${JSON.stringify(info.digest)}`);
+              }
+            }
+          }
+          validateLabels(labels);
+          const now = Date.now();
+          q.clearLabels.run(ns, info.digest);
+          for (const [k, v] of Object.entries(labels)) q.setLabel.run(ns, info.digest, k, v);
+          q.touch.run(now, ns, info.digest);
+          return toInfo({ ...r, updated_at: now }, labels);
+        });
+        return apply();
+      },
+
+      async *list(filters = []) {
+        const match = compileFilters(filters);
+        const labels = new Map<string, Record<string, string>>();
+        for (const r of q.allLabels.all(ns) as { digest: string; key: string; value: string }[]) {
+          let l = labels.get(r.digest);
+          if (!l) labels.set(r.digest, (l = {}));
+          l[r.key] = r.value;
+        }
+        for (const r of q.list.all(ns) as Row[]) {
+          const l = labels.get(r.digest) ?? {};
+          if (match({ digest: r.digest, size: String(r.size) }, l)) yield toInfo(r, l);
+        }
+      },
+
+      async delete(digest) {
+        const del = db.transaction(() => {
+          row(ns, digest);
+          q.delete.run(ns, digest);
+          leaseRemove('content', digest);
+        });
+        del();
+        events.publish(ns, '/content/delete', ContentDeleteSchema, { digest });
+        opts.onDelete();
+      },
+
+      read(digest, readOpts) {
+        row(ns, digest);
+        return backend.read(digest, readOpts);
+      },
+
+      async status(ref) {
+        const ing = q.ingest.get(ns, ref) as { bref: string; expected: string } | undefined;
+        if (!ing) throw new NotFoundError(`reference ${ref}`);
+        const st = await backend.status(ing.bref);
+        return { ...st, ref };
+      },
+
+      async listStatuses(filters = []) {
+        const match = compileFilters(filters);
+        const out: Status[] = [];
+        for (const { ref, bref } of q.ingests.all(ns) as { ref: string; bref: string }[]) {
+          let st: Status;
+          try {
+            st = await backend.status(bref);
+          } catch (err) {
+            if (isNotFound(err)) continue;
+            throw err;
+          }
+          const s = { ...st, ref };
+          if (match({ ref })) out.push(s);
+        }
+        return out;
+      },
+
+      async abort(ref) {
+        const ing = db.transaction(() => {
+          const i = q.ingest.get(ns, ref) as { bref: string; expected: string } | undefined;
+          if (!i) throw new NotFoundError(`reference ${ref}`);
+          q.deleteIngest.run(ns, ref);
+          leaseRemove('ingests', ref);
+          return i;
+        })();
+        // A shared ingest that never wrote has nothing in the backend.
+        if (ing.expected === '') {
+          try {
+            await backend.abort(ing.bref);
+          } catch (err) {
+            if (!isNotFound(err)) throw err;
+          }
+        }
+      },
+
+      async writer(w: WriterOptions): Promise<Writer> {
+        if (!w.ref) throw new InvalidArgumentError('ref must not be empty');
+        const expected = w.expected ?? '';
+        let total = w.total ?? 0;
+        if (expected !== '' && q.get.get(ns, expected)) {
+          // Already here: keep it in the caller's lease and tell them there is nothing to write.
+          db.transaction(() => leaseAdd('content', expected))();
+          throw new AlreadyExistsError(`content ${expected}`);
+        }
+        let sharedFrom = false;
+        if (expected !== '' && (shared || q.sharedBy.get(expected, SHAREABLE_NAMESPACE_LABEL))) {
+          try {
+            const st = await backend.info(expected);
+            if (total === 0 || total === st.size) {
+              sharedFrom = true;
+              total = st.size;
+            }
+          } catch (err) {
+            if (!isNotFound(err)) throw err;
+          }
+        }
+        // Held shared while the ingest comes into being (its record here and its file in the backend): a
+        // collection in between would see a backend ingest nobody records and abort it.
+        const started = new Date();
+        let inner: Writer | undefined;
+        const bref = await lock.read(async () => {
+          const b = db.transaction(() => {
+            ensureNs(ns);
+            const existing = q.ingest.get(ns, w.ref) as { bref: string } | undefined;
+            const expires = lease ? null : Date.now() + INGEST_EXPIRY_MS;
+            const name = existing?.bref ?? `${ns}-${randomBytes(6).toString('hex')}-${w.ref}`;
+            if (existing) q.updateIngest.run(sharedFrom ? expected : '', expires, ns, w.ref);
+            else q.insertIngest.run(ns, w.ref, name, sharedFrom ? expected : '', expires);
+            leaseAdd('ingests', w.ref);
+            return name;
+          })();
+          // The namespace has not written the bytes itself: the expected blob stands in until it writes.
+          if (!sharedFrom) inner = await backend.writer({ ref: b, total, expected: '' });
+          return b;
+        });
+        const copyFrom = (size: number) => lock.read(async () => {
+          const wr = await backend.writer({ ref: bref, total: size, expected: '' });
+          if (size > 0) {
+            for await (const chunk of backend.read(expected, { offset: 0, size })) await wr.write(chunk);
+          }
+          inner = wr;
+          return wr;
+        });
+
+        return {
+          ref: w.ref,
+          async status() {
+            if (inner) return { ...(await inner.status()), ref: w.ref };
+            return { ref: w.ref, offset: total, total, expected, startedAt: started, updatedAt: started };
+          },
+          digest: () => (inner ? inner.digest() : expected),
+          async write(data) {
+            if (!inner) {
+              if (data.length === 0) return;
+              await copyFrom(total);
+            }
+            await inner!.write(data);
+          },
+          async truncate(size) {
+            if (inner) return inner.truncate(size);
+            await copyFrom(size);
+          },
+          async commit(size, commitExpected, commitOpts) {
+            const labels = commitOpts?.labels ?? {};
+            validateLabels(labels);
+            let actual: string;
+            let actualSize: number;
+            const exists = await lock.read(async () => {
+              if (!inner) {
+                if (size !== 0 && size !== total) throw new FailedPreconditionError(`${JSON.stringify(w.ref)} failed size validation: ${total} != ${size}`);
+                if (commitExpected !== '' && commitExpected !== expected) throw new FailedPreconditionError(`${JSON.stringify(w.ref)} unexpected digest`);
+                actual = expected;
+                actualSize = total;
+              } else {
+                const st = await inner.status();
+                if (size !== 0 && size !== st.offset) {
+                  await inner.close();
+                  throw new FailedPreconditionError(`${JSON.stringify(w.ref)} failed size validation: ${st.offset} != ${size}`);
+                }
+                actualSize = st.offset;
+                try {
+                  await inner.commit(actualSize, commitExpected);
+                } catch (err) {
+                  if (!isAlreadyExists(err)) throw err;
+                }
+                actual = inner.digest();
+              }
+              return recordCommit(w.ref, actual, actualSize, labels);
+            });
+            if (exists) throw new AlreadyExistsError(`content ${actual!}`);
+            events.publish(ns, '/content/create', ContentCreateSchema, { digest: actual!, size: BigInt(actualSize!) });
+          },
+          async close() {
+            await inner?.close();
+          },
+        };
+      },
+    };
+  }
+
+  return {
+    kind: 'blobs',
+    holds: (ns) => q.any.get(ns) !== undefined,
+    store,
+  };
+}

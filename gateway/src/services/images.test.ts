@@ -1,0 +1,123 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fromBinary } from '@bufbuild/protobuf';
+import { Metadata } from 'nice-grpc';
+import { Images } from '@flotilla/proto/containerd/services/images/v1/images_pb';
+import { ImageCreateSchema, ImageDeleteSchema, ImageUpdateSchema } from '@flotilla/proto/containerd/events/image_pb';
+import type { Envelope } from '@flotilla/proto/containerd/types/event_pb';
+import { InvalidArgumentError, NotFoundError } from '@flotilla/errdefs';
+import { createLogger } from '@flotilla/log';
+import { createRpcServer, listenUnix, type RpcServer } from '@flotilla/rpc';
+import { clientOf, dialUnix } from '@flotilla/rpc/client';
+import type { Channel } from 'nice-grpc';
+import { openMetadata, type Db } from '../metadata/db.js';
+import { createImageStore } from '../metadata/images.js';
+import { createExchange, type Exchange } from '../events/exchange.js';
+import { imagesService } from './images.js';
+
+const D1 = `sha256:${'1'.repeat(64)}`;
+const target = { mediaType: 'application/vnd.oci.image.index.v1+json', digest: D1, size: 10n };
+const ns = { metadata: Metadata({ 'containerd-namespace': 'evt' }) };
+
+let dir: string;
+let db: Db;
+let server: RpcServer;
+let channel: Channel;
+let events: Exchange;
+let seen: Envelope[];
+let stop: AbortController;
+let gcCalls: string[];
+let finishCollection: (() => void) | undefined;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'images-svc-'));
+  db = openMetadata(join(dir, 'meta.db'));
+  const log = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  events = createExchange(log);
+  seen = [];
+  stop = new AbortController();
+  void (async () => { for await (const e of events.subscribe(stop.signal)) seen.push(e); })();
+  gcCalls = [];
+  const gc = {
+    schedule: () => { gcCalls.push('schedule'); },
+    collect: () => new Promise<void>((resolve) => {
+      gcCalls.push('collect');
+      finishCollection = () => { gcCalls.push('collected'); resolve(); };
+    }),
+  };
+  server = createRpcServer(log);
+  imagesService(createImageStore(db), events, gc).register(server);
+  await listenUnix(server, join(dir, 'images.sock'));
+  channel = dialUnix(join(dir, 'images.sock'));
+});
+afterEach(async () => {
+  stop.abort();
+  channel.close();
+  server.forceShutdown();
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const tick = () => new Promise((r) => setTimeout(r, 10));
+const topics = () => seen.map((e) => [e.namespace, e.topic, e.event?.typeUrl]);
+
+describe('images service', () => {
+  it('publishes containerd\'s events for every change, and none for a failed one', async () => {
+    const images = clientOf(Images, channel);
+    await images.create({ image: { name: 'a', labels: { k: 'v', gone: '' }, target } }, ns);
+    await images.update({ image: { name: 'a', labels: { n: '1' } }, updateMask: { paths: ['labels.n'] } }, ns);
+    await images.delete({ name: 'a' }, ns);
+    await expect(images.delete({ name: 'a' }, ns)).rejects.toThrow(NotFoundError);
+    await expect(images.create({ image: { name: 'b' } }, ns)).rejects.toThrow(InvalidArgumentError);
+    await images.get({ name: 'nope' }, ns).catch(() => undefined);
+    await images.list({}, ns);
+    await tick();
+    expect(topics()).toEqual([
+      ['evt', '/images/create', 'containerd.services.images.v1.ImageCreate'],
+      ['evt', '/images/update', 'containerd.services.images.v1.ImageUpdate'],
+      ['evt', '/images/delete', 'containerd.services.images.v1.ImageDelete'],
+    ]);
+    const [created, updated, deleted] = seen.map((e) => e.event!.value);
+    // The stored labels: an empty one was never set.
+    expect(fromBinary(ImageCreateSchema, created!)).toMatchObject({ name: 'a', labels: { k: 'v' } });
+    expect(fromBinary(ImageUpdateSchema, updated!)).toMatchObject({ name: 'a', labels: { k: 'v', n: '1' } });
+    expect(fromBinary(ImageDeleteSchema, deleted!)).toMatchObject({ name: 'a' });
+  });
+
+  it('checks the name before the namespace, as containerd\'s service does', async () => {
+    const images = clientOf(Images, channel);
+    await expect(images.create({ image: { name: '', target } })).rejects.toThrow('Image.Name required');
+    await expect(images.create({})).rejects.toThrow(InvalidArgumentError);
+    await expect(images.update({ image: { name: '' } })).rejects.toThrow('Image.Name required');
+    await expect(images.create({ image: { name: 'x', target } })).rejects.toThrow('namespace is required');
+  });
+
+  it('schedules a collection after a deletion; with sync, answers only once one has run', async () => {
+    const images = clientOf(Images, channel);
+    await images.create({ image: { name: 'a', target } }, ns);
+    await images.create({ image: { name: 'b', target } }, ns);
+    expect(gcCalls).toEqual([]);
+    await images.delete({ name: 'a' }, ns);
+    expect(gcCalls).toEqual(['schedule']);
+
+    let answered = false;
+    const sync = images.delete({ name: 'b', sync: true }, ns).then(() => { answered = true; });
+    await tick();
+    while (finishCollection === undefined) await tick();
+    expect(gcCalls).toEqual(['schedule', 'collect']);
+    expect(answered).toBe(false);
+    // The image is already gone and its event out before collection: containerd publishes first.
+    expect(seen.at(-1)?.topic).toBe('/images/delete');
+    await expect(images.get({ name: 'b' }, ns)).rejects.toThrow(NotFoundError);
+    finishCollection();
+    await sync;
+    expect(answered).toBe(true);
+    expect(gcCalls).toEqual(['schedule', 'collect', 'collected']);
+    // A failed deletion asks for nothing.
+    await expect(images.delete({ name: 'b', sync: true }, ns)).rejects.toThrow(NotFoundError);
+    expect(gcCalls).toHaveLength(3);
+  });
+});

@@ -1,0 +1,199 @@
+import http2 from 'node:http2';
+import { connect } from 'node:net';
+import { fromBinary } from '@bufbuild/protobuf';
+import { ClientError, Status } from 'nice-grpc-common';
+import { WriteContentResponseSchema, type WriteContentResponse } from '@flotilla/proto/containerd/services/content/v1/content_pb';
+import { fromGrpcError } from '@flotilla/errdefs';
+import { encodeWriteRequest, framePlainWrite } from './write-request-codec.js';
+import type { WriteTransport } from './write-transport.js';
+
+const PATH = '/containerd.services.content.v1.Content/Write';
+/** An idle connection is closed after this long; the next Write dials again. */
+const IDLE_MS = 30_000;
+
+/**
+ * Write calls on a bare HTTP/2 connection to a Unix socket. gRPC's client copies every message into a
+ * fresh frame buffer; for an ingest that is a second copy of every byte and most of the proxy's CPU.
+ * Here a WRITE goes out as a small prefix plus the caller's own bytes, uncopied. The protocol is the
+ * plain gRPC one our server and containerd's speak: length-prefixed messages, status in the trailers.
+ */
+export interface H2WriteDialer {
+  open(metadata: Readonly<Record<string, string>>): WriteTransport;
+}
+
+export function h2WriteDialer(socketPath: string): H2WriteDialer {
+  let session: http2.ClientHttp2Session | undefined;
+  let active = 0;
+
+  const sessionFor = (): http2.ClientHttp2Session => {
+    if (session !== undefined && !session.closed && !session.destroyed) return session;
+    const s = http2.connect('http://localhost', {
+      createConnection: () => connect(socketPath),
+      // Windows as large as our server's, so a 1 MiB message is never held back by flow control.
+      settings: { initialWindowSize: 4 << 20 },
+    });
+    s.on('error', () => {}); // reported through the streams
+    s.once('connect', () => { try { s.setLocalWindowSize(16 << 20); } catch { /* closed already */ } });
+    s.once('close', () => { if (session === s) session = undefined; });
+    s.setTimeout(IDLE_MS, () => { if (active === 0) s.close(); });
+    session = s;
+    return s;
+  };
+
+  return {
+    open(metadata) {
+      const s = sessionFor();
+      // Keep the process alive while a call is open, and only then.
+      if (active++ === 0) s.ref();
+      const stream = s.request({
+        ':method': 'POST',
+        ':path': PATH,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        'user-agent': 'flotilla-content-proxy',
+        ...metadata,
+      });
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        if (--active === 0 && !s.destroyed) s.unref();
+      };
+      return callOver(stream, release);
+    },
+  };
+}
+
+/** grpc-message is percent-encoded. */
+function decodeMessage(v: unknown): string {
+  if (typeof v !== 'string') return '';
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
+}
+
+/** gRPC's mapping of an HTTP status that is not 200 to a code. */
+function codeOfHttp(status: number): Status {
+  switch (status) {
+    case 400: return Status.INTERNAL;
+    case 401: return Status.UNAUTHENTICATED;
+    case 403: return Status.PERMISSION_DENIED;
+    case 404: return Status.UNIMPLEMENTED;
+    case 429: case 502: case 503: case 504: return Status.UNAVAILABLE;
+    default: return Status.UNKNOWN;
+  }
+}
+
+function callOver(stream: http2.ClientHttp2Stream, release: () => void): WriteTransport {
+  const responses: WriteContentResponse[] = [];
+  let waiter: { resolve: (r: WriteContentResponse | undefined) => void; reject: (e: unknown) => void } | undefined;
+  /** Set once the call is over: undefined result for a clean end, or the error. */
+  let outcome: { error?: unknown } | undefined;
+  let status: { code: Status; details: string } | undefined;
+  let pending: Buffer | undefined;
+  let ended = false;
+
+  const settle = () => {
+    if (waiter === undefined) return;
+    const w = waiter;
+    if (responses.length > 0) {
+      waiter = undefined;
+      w.resolve(responses.shift());
+    } else if (outcome !== undefined) {
+      waiter = undefined;
+      if (outcome.error !== undefined) w.reject(outcome.error);
+      else w.resolve(undefined);
+    }
+  };
+  const finish = (code: Status, details: string) => {
+    if (outcome !== undefined) return;
+    outcome = code === Status.OK ? {} : { error: fromGrpcError(new ClientError(PATH, code, details)) };
+    release();
+    settle();
+  };
+  const statusFrom = (headers: http2.IncomingHttpHeaders) => {
+    const raw = headers['grpc-status'];
+    if (raw === undefined) return;
+    const code = Number(raw);
+    status = { code: Number.isInteger(code) ? code : Status.UNKNOWN, details: decodeMessage(headers['grpc-message']) };
+  };
+
+  stream.on('response', (headers) => {
+    const http = Number(headers[':status']);
+    if (http !== 200) {
+      status = { code: codeOfHttp(http), details: `unexpected HTTP status ${http}` };
+      return;
+    }
+    // Trailers-only: the status came with the headers.
+    statusFrom(headers);
+  });
+  stream.on('trailers', (trailers) => statusFrom(trailers));
+  stream.on('data', (chunk: Buffer) => {
+    pending = pending === undefined || pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 5) {
+      const len = pending.readUInt32BE(1);
+      if (pending.length < 5 + len) break;
+      if (pending[0] !== 0) {
+        finish(Status.INTERNAL, 'compressed messages are not supported');
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        return;
+      }
+      try {
+        responses.push(fromBinary(WriteContentResponseSchema, pending.subarray(5, 5 + len)));
+      } catch (err) {
+        finish(Status.INTERNAL, `bad response: ${(err as Error).message}`);
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        return;
+      }
+      pending = pending.subarray(5 + len);
+    }
+    settle();
+  });
+  stream.on('error', (err: Error) => finish(Status.UNAVAILABLE, err.message));
+  // The server's side ended: the call is over even if ours is still open (a server that fails the first
+  // message answers at once), so settle now and let go of the stream rather than wait for 'close'.
+  stream.on('end', () => {
+    finish(status?.code ?? Status.INTERNAL, status?.details ?? 'stream ended without a status');
+    if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  });
+  stream.on('close', () => {
+    if (status !== undefined) return finish(status.code, status.details);
+    const rst = stream.rstCode;
+    if (rst === http2.constants.NGHTTP2_REFUSED_STREAM) return finish(Status.UNAVAILABLE, 'stream refused');
+    if (rst === http2.constants.NGHTTP2_CANCEL) return finish(Status.CANCELLED, 'call canceled');
+    finish(Status.INTERNAL, 'stream closed without a status');
+  });
+
+  return {
+    send(req) {
+      if (outcome !== undefined || ended) return; // the error surfaces in next()
+      if ('write' in req) {
+        const [prefix, data] = framePlainWrite(req.write);
+        // One writev for both parts.
+        stream.cork();
+        stream.write(prefix);
+        if (data.length > 0) stream.write(data);
+        stream.uncork();
+      } else {
+        const body = encodeWriteRequest(req.request);
+        const framed = Buffer.allocUnsafe(5 + body.length);
+        framed[0] = 0;
+        framed.writeUInt32BE(body.length, 1);
+        framed.set(body, 5);
+        stream.write(framed);
+      }
+    },
+    next() {
+      if (responses.length > 0) return Promise.resolve(responses.shift());
+      if (outcome !== undefined) return outcome.error !== undefined ? Promise.reject(outcome.error) : Promise.resolve(undefined);
+      return new Promise((resolve, reject) => { waiter = { resolve, reject }; });
+    },
+    end() {
+      if (ended) return;
+      ended = true;
+      if (!stream.closed && !stream.destroyed) stream.end();
+    },
+  };
+}

@@ -1,0 +1,18 @@
+export type { ContentStore, Info, Status, Writer, WriterOptions, CommitOptions, ReadOptions } from './store.js';
+export { createLocalStore, type LocalStoreOptions, type LocalContentStore } from './local-store.js';
+export { contentService } from './server.js';
+export { remoteContentStore, type RemoteContentStoreOptions } from './proxy.js';
+export { contentPlugins } from './plugins.js';
+export {
+  infoToProto,
+  infoFromProto,
+  statusToProto,
+  statusFromProto,
+  labelsFromProto,
+  toTimestamp,
+  fromTimestamp,
+  ZERO_TIME,
+} from './convert.js';
+export { parseDigest, digestProblem, type ParsedDigest, type DigestAlgorithm } from './digest.js';
+export { validateLabels } from './labels.js';
+export { adaptInfo, adaptStatus } from './content-filters.js';

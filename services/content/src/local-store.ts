@@ -1,0 +1,311 @@
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { constants, createReadStream, open as openCb } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, OutOfRangeError, isNotFound } from '@flotilla/errdefs';
+import { parseAll } from '@flotilla/filters';
+import type { Logger } from '@flotilla/log';
+import { adaptInfo, adaptStatus } from './content-filters.js';
+import { CANONICAL, digestAlgorithms, digestProblem, parseDigest, type DigestAlgorithm } from './digest.js';
+import { ingestRoot, isNotExist, readIngestStatus, writeTimestampFile } from './ingest-files.js';
+import { validateLabels } from './labels.js';
+import { openLabelStore, type BlobMeta } from './label-store.js';
+import { createLocalWriter } from './local-writer.js';
+import { createRefLocks } from './ref-locks.js';
+import type { ContentStore, Info, Status, Writer } from './store.js';
+
+const openFd = promisify(openCb);
+
+/** Read chunk size: containerd's contentserver copies through a 1 MiB buffer. */
+const READ_CHUNK = 1 << 20;
+/** Blobs stat'ed at once while listing. */
+const STAT_BATCH = 64;
+
+export interface LocalStoreOptions {
+  /** The plugin's directory: blobs/, ingest/ and labels.db live under it. */
+  readonly root: string;
+  readonly log: Logger;
+}
+
+export type LocalContentStore = ContentStore & {
+  /** Close the label database. Writers still open keep working until they finish. */
+  close(): void;
+};
+
+/**
+ * containerd's content/local store: blobs at `<root>/blobs/<algorithm>/<hex>` (read-only once committed),
+ * ingests under `<root>/ingest/` (see ingest-files.ts), labels in `<root>/labels.db`. It knows nothing
+ * of namespaces; the gateway keeps which namespace sees which blob.
+ */
+export async function createLocalStore(opts: LocalStoreOptions): Promise<LocalContentStore> {
+  const { root, log } = opts;
+  await mkdir(root, { recursive: true, mode: 0o755 });
+  const labels = openLabelStore(join(root, 'labels.db'));
+  const locks = createRefLocks(log);
+  const madeDirs = new Set<string>();
+  const ensureDir = async (dir: string, mode = 0o755) => {
+    if (madeDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true, mode });
+    madeDirs.add(dir);
+  };
+
+  const blobPath = (digest: string, context = 'cannot calculate blob path from invalid digest:'): string => {
+    const d = parseDigest(digest, context);
+    return join(root, 'blobs', d.algorithm, d.encoded);
+  };
+
+  const infoOf = (digest: string, size: number, mtime: Date, meta: BlobMeta): Info => ({
+    digest,
+    size,
+    createdAt: mtime,
+    updatedAt: meta.updatedAt !== undefined ? new Date(meta.updatedAt) : mtime,
+    labels: meta.labels,
+  });
+
+  async function statBlob(digest: string): Promise<{ path: string; size: number; mtime: Date }> {
+    const path = blobPath(digest);
+    try {
+      const st = await stat(path);
+      return { path, size: st.size, mtime: st.mtime };
+    } catch (err) {
+      if (isNotExist(err)) throw new NotFoundError(`content ${digest}`, { cause: err });
+      throw err;
+    }
+  }
+
+  /** Continue an ingest left by an earlier writer: check it is the same ref and hash what it holds. */
+  async function resume(path: string, ref: string, total: number, algorithm: DigestAlgorithm): Promise<{ status: Status; hash: Hash }> {
+    const status = await readIngestStatus(path);
+    // A different ref here means layout corruption or a collision of the ref's hash.
+    if (status.ref !== ref) throw new Error(`ref key does not match: ${ref} != ${status.ref}`);
+    if (total > 0 && status.total > 0 && total !== status.total) {
+      throw new Error(`provided total differs from status: ${total} != ${status.total}`);
+    }
+    // Streamed through the hash, never held whole: an ingest can be gigabytes.
+    const hash = createHash(algorithm);
+    let offset = 0;
+    for await (const chunk of createReadStream(join(path, 'data'), { highWaterMark: 1 << 20 })) {
+      hash.update(chunk as Buffer);
+      offset += (chunk as Buffer).length;
+    }
+    return { status: { ...status, offset }, hash };
+  }
+
+  async function openWriter(ref: string, total: number, expected: string): Promise<Writer> {
+    let algorithm = CANONICAL;
+    if (expected !== '') {
+      const d = parseDigest(expected, 'calculating expected blob path for writer: invalid digest');
+      const exists = await stat(join(root, 'blobs', d.algorithm, d.encoded)).then(() => true, () => false);
+      if (exists) throw new AlreadyExistsError(`content ${expected}`);
+      algorithm = d.algorithm;
+    }
+    const path = ingestRoot(root, ref);
+    await ensureDir(join(root, 'ingest'), 0o777);
+
+    let resumed: { status: Status; hash: Hash } | undefined;
+    try {
+      await mkdir(path, { mode: 0o755 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        resumed = await resume(path, ref, total, algorithm);
+      } catch (e) {
+        log.info({ ref, path, err: e }, 'failed to resume the status; will recreate it');
+      }
+    }
+
+    const now = new Date();
+    if (resumed === undefined) {
+      await Promise.all([
+        writeFile(join(path, 'ref'), ref, { mode: 0o666 }),
+        writeTimestampFile(join(path, 'startedat'), now),
+        writeTimestampFile(join(path, 'updatedat'), now),
+        total > 0 ? writeFile(join(path, 'total'), String(total), { mode: 0o666 }) : undefined,
+      ]);
+    }
+    // A fresh ingest starts from an empty file even if a broken one left bytes behind.
+    const flags = constants.O_WRONLY | constants.O_CREAT | (resumed === undefined ? constants.O_TRUNC : 0);
+    const fd = await openFd(join(path, 'data'), flags, 0o666);
+    return createLocalWriter({
+      ref,
+      path,
+      fd,
+      offset: resumed?.status.offset ?? 0,
+      // The stored total wins, as in containerd; one announced now fills in a missing one.
+      total: resumed !== undefined && resumed.status.total > 0 ? resumed.status.total : total,
+      expected,
+      algorithm,
+      hash: resumed?.hash ?? createHash(algorithm),
+      startedAt: resumed?.status.startedAt ?? now,
+      updatedAt: resumed?.status.updatedAt ?? now,
+      blobPath: (d) => blobPath(d),
+      ensureDir: (d) => ensureDir(d),
+      labels,
+      locks,
+      log,
+    });
+  }
+
+  return {
+    async info(digest) {
+      const b = await statBlob(digest);
+      return infoOf(digest, b.size, b.mtime, labels.get(digest));
+    },
+
+    async update(info, fieldpaths = []) {
+      const b = await statBlob(info.digest);
+      let all = fieldpaths.length === 0;
+      let changes: Record<string, string> = all ? { ...info.labels } : {};
+      for (const path of fieldpaths) {
+        if (path.startsWith('labels.')) {
+          const key = path.slice('labels.'.length);
+          // A key absent from info.labels is removed: containerd sets it to "" and "" deletes.
+          if (!all) changes[key] = info.labels[key] ?? '';
+          continue;
+        }
+        if (path === 'labels') {
+          all = true;
+          changes = { ...info.labels };
+          continue;
+        }
+        throw new InvalidArgumentError(`cannot update ${JSON.stringify(path)} field on content info ${JSON.stringify(info.digest)}`);
+      }
+      validateLabels(changes);
+      const now = Date.now();
+      const after = all ? labels.set(info.digest, changes, now) : labels.update(info.digest, changes, now);
+      return { digest: info.digest, size: b.size, createdAt: b.mtime, updatedAt: new Date(now), labels: after };
+    },
+
+    async *list(filters = []) {
+      const filter = parseAll(...filters);
+      const meta = labels.all();
+      const none: BlobMeta = { labels: {} };
+      for (const algorithm of digestAlgorithms) {
+        const dir = join(root, 'blobs', algorithm);
+        let names: string[];
+        try {
+          names = await readdir(dir);
+        } catch (err) {
+          if (isNotExist(err)) continue;
+          throw err;
+        }
+        for (let i = 0; i < names.length; i += STAT_BATCH) {
+          const batch = names.slice(i, i + STAT_BATCH);
+          const stats = await Promise.all(batch.map((name) => stat(join(dir, name)).catch(() => undefined)));
+          for (let j = 0; j < batch.length; j++) {
+            const st = stats[j];
+            const digest = `${algorithm}:${batch[j]!}`;
+            // Gone since readdir, or not a blob (containerd logs these as corruption).
+            if (st === undefined || !st.isFile()) continue;
+            if (digestProblem(digest) !== undefined) {
+              log.error({ path: join(dir, batch[j]!) }, 'invalid digest for blob path');
+              continue;
+            }
+            const info = infoOf(digest, st.size, st.mtime, meta.get(digest) ?? none);
+            if (filter.match(adaptInfo(info))) yield info;
+          }
+        }
+      }
+    },
+
+    async delete(digest) {
+      try {
+        await unlink(blobPath(digest, 'calculating blob path for delete: invalid digest'));
+      } catch (err) {
+        if (isNotExist(err)) throw new NotFoundError(`content ${digest}`, { cause: err });
+        throw err;
+      }
+      labels.remove(digest);
+    },
+
+    async *read(digest, ropts = {}) {
+      let fh;
+      try {
+        fh = await open(blobPath(digest), 'r');
+      } catch (err) {
+        if (isNotExist(err)) throw new NotFoundError(`content ${digest}`, { cause: err });
+        throw err;
+      }
+      try {
+        const actual = (await fh.stat()).size;
+        let offset = Math.max(0, ropts.offset ?? 0);
+        if (offset > actual) throw new OutOfRangeError(`read past object length ${actual} bytes`);
+        let size = ropts.size ?? 0;
+        if (size <= 0 || offset + size > actual) size = actual - offset;
+        let remaining = size;
+        while (remaining > 0) {
+          // A fresh buffer per chunk: the consumer may keep what it was given.
+          const buf = Buffer.allocUnsafe(Math.min(remaining, READ_CHUNK));
+          const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+          if (bytesRead === 0) break;
+          yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+          offset += bytesRead;
+          remaining -= bytesRead;
+        }
+      } finally {
+        await fh.close();
+      }
+    },
+
+    async status(ref) {
+      try {
+        return await readIngestStatus(ingestRoot(root, ref));
+      } catch (err) {
+        if (isNotFound(err)) throw new NotFoundError(`could not get status for ref ${JSON.stringify(ref)}`, { cause: err });
+        throw err;
+      }
+    },
+
+    async listStatuses(filters = []) {
+      const filter = parseAll(...filters);
+      let names: string[];
+      try {
+        names = await readdir(join(root, 'ingest'));
+      } catch (err) {
+        if (isNotExist(err)) return [];
+        throw err;
+      }
+      // `<hash>.<uuid>.tmp` is an abort in progress, not an ingest.
+      const statuses = await Promise.all(names.filter((n) => !n.includes('.')).map(async (n) => {
+        try {
+          return await readIngestStatus(join(root, 'ingest', n));
+        } catch (err) {
+          // Committed or aborted while we listed: it does not exist any more.
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }
+      }));
+      return statuses.filter((s): s is Status => s !== undefined && filter.match(adaptStatus(s)));
+    },
+
+    async abort(ref) {
+      const path = ingestRoot(root, ref);
+      // Renamed away first so a concurrent writer or lister never sees a half-removed ingest.
+      const tmp = `${path}.${randomUUID()}.tmp`;
+      try {
+        await rename(path, tmp);
+      } catch (err) {
+        if (isNotExist(err)) throw new NotFoundError(`ingest ref ${JSON.stringify(ref)}`, { cause: err });
+        throw err;
+      }
+      await rm(tmp, { recursive: true, force: true });
+    },
+
+    async writer(wopts) {
+      const { ref, total = 0, expected = '' } = wopts;
+      if (ref === '') throw new InvalidArgumentError('ref must not be empty');
+      locks.tryLock(ref);
+      try {
+        return await openWriter(ref, total, expected);
+      } catch (err) {
+        locks.unlock(ref);
+        throw err;
+      }
+    },
+
+    close() {
+      labels.close();
+    },
+  };
+}

@@ -1,0 +1,219 @@
+import { createHash, type Hash } from 'node:crypto';
+import { close as closeCb, createReadStream, fstat as fstatCb, fsync as fsyncCb, ftruncate as ftruncateCb, write as writeCb } from 'node:fs';
+import { chmod, link, rename, rm, stat, utimes } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } from '@flotilla/errdefs';
+import type { Logger } from '@flotilla/log';
+import type { DigestAlgorithm } from './digest.js';
+import { writeTimestampFile } from './ingest-files.js';
+import { validateLabels } from './labels.js';
+import type { LabelStore } from './label-store.js';
+import type { RefLocks } from './ref-locks.js';
+import type { CommitOptions, Status, Writer } from './store.js';
+
+const fsync = promisify(fsyncCb);
+const fstat = promisify(fstatCb);
+const closeFd = promisify(closeCb);
+const ftruncate = promisify(ftruncateCb);
+
+/** What the store hands a writer it opened: the ingest's state and the store's shared parts. */
+export interface LocalWriterInit {
+  readonly ref: string;
+  /** The ingest directory. */
+  readonly path: string;
+  /** The open data file, positioned by explicit offsets (pwrite), so no seek is ever needed. */
+  readonly fd: number;
+  readonly offset: number;
+  readonly total: number;
+  readonly expected: string;
+  readonly algorithm: DigestAlgorithm;
+  /** The hash of the data file's first `offset` bytes. */
+  readonly hash: Hash;
+  readonly startedAt: Date;
+  readonly updatedAt: Date;
+  /** Where a blob of this digest lives (the digest is one this writer computed, so valid). */
+  blobPath(digest: string): string;
+  /** mkdir -p, remembered, so a commit does not stat a directory it made before. */
+  ensureDir(dir: string): Promise<void>;
+  readonly labels: LabelStore;
+  readonly locks: RefLocks;
+  readonly log: Logger;
+}
+
+/** Write all of buf at pos. A regular file takes a whole write in one call; the loop is for the odd case. */
+function pwriteAll(fd: number, buf: Uint8Array, pos: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let done = 0;
+    const next = () => writeCb(fd, buf, done, buf.length - done, pos + done, (err, n) => {
+      if (err) return reject(err);
+      done += n;
+      if (done < buf.length) next();
+      else resolve();
+    });
+    next();
+  });
+}
+
+function errnoCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * The writer of one ingest (containerd's local writer.go). The hot path is write: one pwrite started on
+ * libuv's pool, the hash updated on this thread while the kernel copies, then the wait; nothing else is
+ * allocated or awaited per chunk, and nothing is synced until commit or close.
+ */
+export function createLocalWriter(init: LocalWriterInit): Writer {
+  const { ref, path, algorithm, log } = init;
+  const dataPath = join(path, 'data');
+  let fd: number | undefined = init.fd;
+  let offset = init.offset;
+  let hash = init.hash;
+  let updatedAt = init.updatedAt.getTime();
+  /** Set when a write failed after its bytes went into the hash: the hash no longer matches the file. */
+  let broken: unknown;
+  // Calls are serialized on this chain, so a caller that does not await one write before the next still
+  // gets its bytes in order.
+  let tail: Promise<unknown> = Promise.resolve();
+  const serial = <T>(op: () => Promise<T>): Promise<T> => {
+    const p = tail.then(op);
+    tail = p.catch(() => {});
+    return p;
+  };
+  const requireOpen = (): number => {
+    if (fd === undefined) throw new FailedPreconditionError(`writer for ref ${ref} is closed`);
+    if (broken !== undefined) throw new FailedPreconditionError(`writer for ref ${ref} failed: ${String((broken as Error).message ?? broken)}`);
+    return fd;
+  };
+  const currentDigest = () => `${algorithm}:${hash.copy().digest('hex')}`;
+
+  /** Hash the first `size` bytes of the data file again (a truncate to a point other than 0). */
+  async function rehash(size: number): Promise<Hash> {
+    const h = createHash(algorithm);
+    if (size === 0) return h;
+    for await (const chunk of createReadStream(dataPath, { start: 0, end: size - 1, highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+    return h;
+  }
+
+  /** Publish the verified ingest as a blob; the writer's fd is already closed. */
+  async function publish(dgst: string, mode: number, opts: CommitOptions | undefined): Promise<void> {
+    const target = init.blobPath(dgst);
+    await init.ensureDir(dirname(target));
+    // link(2) fails with EEXIST instead of replacing, so "already there" is decided atomically (containerd
+    // stats then renames, which two committers of one digest can both pass).
+    try {
+      await link(dataPath, target);
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'EEXIST') {
+        await rm(path, { recursive: true, force: true }).catch((e: unknown) => log.error({ ref, err: e }, 'failed to remove ingest directory'));
+        throw new AlreadyExistsError(`content ${dgst}`);
+      }
+      // A filesystem without hard links: containerd's way.
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw err;
+      const exists = await stat(target).then(() => true, () => false);
+      if (exists) {
+        await rm(path, { recursive: true, force: true }).catch(() => {});
+        throw new AlreadyExistsError(`content ${dgst}`);
+      }
+      await rename(dataPath, target);
+    }
+    // The blob is visible now and cannot be taken back: what follows is logged, not returned.
+    const now = new Date();
+    await utimes(target, now, now).catch((err: unknown) => log.error({ digest: dgst, err }, 'failed to change file time to commit time'));
+    await rm(path, { recursive: true, force: true }).catch((err: unknown) => log.error({ ref, err }, 'failed to remove ingest directory'));
+    if (opts?.labels !== undefined) {
+      try {
+        init.labels.set(dgst, opts.labels, now.getTime());
+      } catch (err) {
+        log.error({ digest: dgst, err }, 'failed to set labels');
+      }
+    }
+    // Read-only from here on, honouring the umask the file was created with (containerd's mode & ^0333).
+    await chmod(target, mode & 0o777 & ~0o333).catch((err: unknown) => log.error({ ref, err }, 'failed to make readonly'));
+  }
+
+  return {
+    ref,
+    async status(): Promise<Status> {
+      return { ref, offset, total: init.total, expected: init.expected, startedAt: init.startedAt, updatedAt: new Date(updatedAt) };
+    },
+    digest: currentDigest,
+    write(data) {
+      return serial(async () => {
+        const fd = requireOpen();
+        if (data.length === 0) return;
+        const written = pwriteAll(fd, data, offset);
+        // Hash while the kernel copies: the write runs on the thread pool, the hash here.
+        hash.update(data);
+        try {
+          await written;
+        } catch (err) {
+          broken = err;
+          throw err;
+        }
+        offset += data.length;
+        updatedAt = Date.now();
+      });
+    },
+    truncate(size) {
+      return serial(async () => {
+        const fd = requireOpen();
+        if (!Number.isSafeInteger(size) || size < 0 || size > offset) {
+          throw new InvalidArgumentError(`cannot truncate ingest ${ref} to ${size}: it holds ${offset} bytes`);
+        }
+        await ftruncate(fd, size);
+        hash = await rehash(size);
+        offset = size;
+        updatedAt = Date.now();
+      });
+    },
+    commit(size, expected, opts) {
+      return serial(async () => {
+        // Commit always closes the writer and releases the ref, even when it fails (containerd's contract);
+        // a failed verification leaves the ingest for the client to abort or write again.
+        const held = fd;
+        fd = undefined;
+        if (held === undefined) throw new FailedPreconditionError('cannot commit on closed writer');
+        let closed = false;
+        try {
+          if (broken !== undefined) throw new FailedPreconditionError(`writer for ref ${ref} failed: ${String((broken as Error).message ?? broken)}`);
+          if (opts?.labels !== undefined) validateLabels(opts.labels);
+          await fsync(held);
+          const st = await fstat(held);
+          closed = true;
+          await closeFd(held);
+          if (size > 0 && size !== st.size) {
+            throw new FailedPreconditionError(`unexpected commit size ${st.size}, expected ${size}`);
+          }
+          const dgst = currentDigest();
+          if (expected !== '' && expected !== dgst) {
+            throw new FailedPreconditionError(`unexpected commit digest ${dgst}, expected ${expected}`);
+          }
+          await publish(dgst, st.mode, opts);
+        } finally {
+          if (!closed) await closeFd(held).catch(() => {});
+          init.locks.unlock(ref);
+        }
+      });
+    },
+    close() {
+      return serial(async () => {
+        // Closing leaves the ingest as it is for a later writer to resume; it records when it was last
+        // written, since the files alone say only when it began.
+        const held = fd;
+        if (held === undefined) return;
+        fd = undefined;
+        try {
+          await fsync(held).catch(() => {});
+          await closeFd(held);
+        } finally {
+          await writeTimestampFile(join(path, 'updatedat'), new Date(updatedAt))
+            .catch((err: unknown) => log.debug({ ref, err }, 'failed to write updatedat'));
+          init.locks.unlock(ref);
+        }
+      });
+    },
+  };
+}
