@@ -22,30 +22,31 @@ export interface H2WriteDialer {
 }
 
 export function h2WriteDialer(socketPath: string): H2WriteDialer {
-  let session: http2.ClientHttp2Session | undefined;
-  let active = 0;
+  /** The connection and how many calls it carries; a dead one is replaced, its calls finish on their own. */
+  let current: { session: http2.ClientHttp2Session; active: number } | undefined;
 
-  const sessionFor = (): http2.ClientHttp2Session => {
-    if (session !== undefined && !session.closed && !session.destroyed) return session;
-    const s = http2.connect('http://localhost', {
+  const connection = () => {
+    if (current !== undefined && !current.session.closed && !current.session.destroyed) return current;
+    const session = http2.connect('http://localhost', {
       createConnection: () => connect(socketPath),
       // Windows as large as our server's, so a 1 MiB message is never held back by flow control.
       settings: { initialWindowSize: 4 << 20 },
     });
-    s.on('error', () => {}); // reported through the streams
-    s.once('connect', () => { try { s.setLocalWindowSize(16 << 20); } catch { /* closed already */ } });
-    s.once('close', () => { if (session === s) session = undefined; });
-    s.setTimeout(IDLE_MS, () => { if (active === 0) s.close(); });
-    session = s;
-    return s;
+    const entry = { session, active: 0 };
+    session.on('error', () => {}); // reported through the streams
+    session.once('connect', () => { try { session.setLocalWindowSize(16 << 20); } catch { /* closed already */ } });
+    session.once('close', () => { if (current === entry) current = undefined; });
+    session.setTimeout(IDLE_MS, () => { if (entry.active === 0) session.close(); });
+    current = entry;
+    return entry;
   };
 
   return {
     open(metadata) {
-      const s = sessionFor();
+      const entry = connection();
       // Keep the process alive while a call is open, and only then.
-      if (active++ === 0) s.ref();
-      const stream = s.request({
+      if (entry.active++ === 0) entry.session.ref();
+      const stream = entry.session.request({
         ':method': 'POST',
         ':path': PATH,
         'content-type': 'application/grpc',
@@ -57,7 +58,7 @@ export function h2WriteDialer(socketPath: string): H2WriteDialer {
       const release = () => {
         if (released) return;
         released = true;
-        if (--active === 0 && !s.destroyed) s.unref();
+        if (--entry.active === 0 && !entry.session.destroyed) entry.session.unref();
       };
       return callOver(stream, release);
     },

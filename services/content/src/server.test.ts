@@ -62,9 +62,9 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 
 // Both ways the proxy writes: a bare HTTP/2 stream (the default on a Unix socket) and gRPC's client.
 describe.each([
-  ['bare HTTP/2 writes', () => remote],
-  ['gRPC client writes', () => remoteGrpc],
-])('content service through the proxy store, %s', (_name, get) => {
+  ['bare HTTP/2 writes', () => remote, 'auto' as const],
+  ['gRPC client writes', () => remoteGrpc, 'grpc' as const],
+])('content service through the proxy store, %s', (_name, get, writeTransport) => {
   let remote: ContentStore;
   // A fresh store behind the server for each way of writing, so both start from nothing.
   beforeAll(async () => {
@@ -169,9 +169,11 @@ describe.each([
 
   it('sends the namespace when asked to', async () => {
     namespaces.length = 0;
-    await remoteContentStore(channel, { namespace: 'team-a' }).listStatuses();
+    const team = remoteContentStore(channel, { namespace: 'team-a', writeTransport });
+    await team.listStatuses();
+    await (await team.writer({ ref: 'ns-write' })).close();
     await remote.listStatuses();
-    expect(namespaces).toEqual(['team-a', undefined]);
+    expect(namespaces).toEqual(['team-a', 'team-a', undefined]);
   });
 });
 
