@@ -13,47 +13,56 @@ export function frame(message: Uint8Array): Buffer {
 /**
  * Read length-prefixed gRPC messages from an HTTP/2 stream, whatever way DATA frames split them.
  * Iterating pulls from the stream, so a slow consumer applies backpressure through HTTP/2 flow control.
+ *
+ * Each byte is copied at most once: a message that lies within one DATA chunk is handed out as a view of
+ * it (chunks are fresh buffers that nothing writes to again), and one split across chunks is assembled
+ * straight into a buffer of its final size. Bulk writes (content, layers) are mostly such bytes.
  */
 export async function* readMessages(stream: Readable, maxBytes: number): AsyncGenerator<Uint8Array> {
-  let pending: Buffer[] = [];
-  let size = 0;
-  let need = 5;
-  let inMessage = false;
-  const take = (n: number): Buffer => {
-    const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending, size);
-    const head = all.subarray(0, n);
-    const rest = all.subarray(n);
-    pending = rest.length > 0 ? [rest] : [];
-    size = rest.length;
-    return head;
-  };
+  const header = Buffer.alloc(5);
+  let headerFill = 0;
+  let body: Buffer | undefined;
+  let bodyFill = 0;
   // Not `for await (… of stream)`: leaving that loop early (a handler that stops reading, a refused message)
   // destroys the stream, which resets the HTTP/2 stream before the server can send its response or status.
   for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    pending.push(chunk);
-    size += chunk.length;
-    while (size >= need) {
-      if (!inMessage) {
-        const h = take(5);
-        if (h[0] !== 0) throw new ServerError(Status.UNIMPLEMENTED, 'compressed messages are not supported');
-        need = h.readUInt32BE(1);
+    let at = 0;
+    while (at < chunk.length) {
+      if (body === undefined) {
+        const n = Math.min(5 - headerFill, chunk.length - at);
+        chunk.copy(header, headerFill, at, at + n);
+        headerFill += n;
+        at += n;
+        if (headerFill < 5) break;
+        headerFill = 0;
+        if (header[0] !== 0) throw new ServerError(Status.UNIMPLEMENTED, 'compressed messages are not supported');
+        const need = header.readUInt32BE(1);
         if (need > maxBytes) throw new ServerError(Status.RESOURCE_EXHAUSTED, `received message larger than max (${need} vs. ${maxBytes})`);
-        inMessage = true;
         if (need === 0) {
-          inMessage = false;
-          need = 5;
           yield new Uint8Array(0);
+          continue;
         }
-      } else {
-        // Copy out of the shared chunk so the message outlives later reads.
-        const m = Uint8Array.prototype.slice.call(take(need));
-        inMessage = false;
-        need = 5;
+        if (chunk.length - at >= need) {
+          const view = chunk.subarray(at, at + need);
+          at += need;
+          yield view;
+          continue;
+        }
+        body = Buffer.allocUnsafe(need);
+        bodyFill = 0;
+      }
+      const n = Math.min(body.length - bodyFill, chunk.length - at);
+      chunk.copy(body, bodyFill, at, at + n);
+      bodyFill += n;
+      at += n;
+      if (bodyFill === body.length) {
+        const m = body;
+        body = undefined;
         yield m;
       }
     }
   }
-  if (inMessage || size > 0) throw new ServerError(Status.INTERNAL, 'stream ended inside a message');
+  if (body !== undefined || headerFill > 0) throw new ServerError(Status.INTERNAL, 'stream ended inside a message');
 }
 
 /**
