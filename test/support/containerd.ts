@@ -18,6 +18,8 @@ export interface Containerd {
 export interface ContainerdOptions {
   /** Extra TOML (version 2 syntax) appended to the config. */
   extraConfig?: string;
+  /** Plugins to disable besides CRI. */
+  disabledPlugins?: readonly string[];
 }
 
 export async function startContainerd(opts: ContainerdOptions = {}): Promise<Containerd> {
@@ -32,7 +34,7 @@ export async function startContainerd(opts: ContainerdOptions = {}): Promise<Con
 root = "${root}"
 state = "${state}"
 # The CRI plugin is for the kubelet; it only slows start-up here.
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+disabled_plugins = ${JSON.stringify(['io.containerd.grpc.v1.cri', ...(opts.disabledPlugins ?? [])])}
 [grpc]
   address = "${address}"
 [ttrpc]
