@@ -7,13 +7,12 @@ import {
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
-  errorClasses,
   kindOf,
 } from '@flotilla/errdefs';
 import { clientOf, dialUnix } from '@flotilla/rpc/client';
 import { startFlotilla, type Flotilla } from './support/flotilla.js';
 import { startContainerd, type Containerd } from './support/containerd.js';
-import type { ExecResult } from './support/exec.js';
+import { ctrOutcome } from './support/ctr-outcome.js';
 
 // Every case runs against Debian's containerd and against Flotilla with the same client; the two must
 // agree. containerd is the specification here.
@@ -26,14 +25,6 @@ afterAll(async () => {
   await Promise.all([f?.stop(), c?.stop()]);
 });
 
-/** The error kind ctr printed ("ctr: namespace "x": already exists" → AlreadyExists), or 'ok'. */
-function outcome(r: ExecResult): string {
-  if (r.code === 0) return 'ok';
-  const kinds = Object.keys(errorClasses) as (keyof typeof errorClasses)[];
-  const tail = r.stderr.trim().split('\n').at(-1) ?? '';
-  for (const k of kinds) if (tail.endsWith(new errorClasses[k]('').message)) return k;
-  return `exit ${r.code}: ${tail}`;
-}
 
 const script: string[][] = [
   ['namespaces', 'ls'],
@@ -65,7 +56,7 @@ describe('namespaces through the real ctr, side by side with containerd', () => 
     for (const args of script) {
       const [want, got] = [await c.ctr(args), await f.ctr(args)];
       const label = `ctr ${args.join(' ')}`;
-      expect(outcome(got), `${label}\ncontainerd: ${want.stderr}\nflotilla: ${got.stderr}`).toBe(outcome(want));
+      expect(ctrOutcome(got), `${label}\ncontainerd: ${want.stderr}\nflotilla: ${got.stderr}`).toBe(ctrOutcome(want));
       expect(got.stdout, label).toBe(want.stdout);
     }
   });

@@ -5,7 +5,6 @@ import {
   createClientFactory,
   Metadata,
   ServerError,
-  Status,
   type CallContext,
   type Client,
   type Channel,

@@ -1,6 +1,6 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import type { CallOptions } from 'nice-grpc';
-import type { Content, WriteContentRequestSchema, WriteContentResponse } from '@flotilla/proto/containerd/services/content/v1/content_pb';
+import type { Content, WriteContentRequestSchema } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import type { ShapeOf } from '@flotilla/rpc';
 import type { ServiceClient } from '@flotilla/rpc/client';
 import { createAsyncQueue } from './async-queue.js';
