@@ -22,6 +22,8 @@ const wire = (...messages: Uint8Array[]): Buffer => Buffer.concat(messages.map((
 
 /** A stream that delivers exactly these chunks (as DATA frames would). */
 const source = (chunks: Uint8Array[]): Readable => Readable.from(chunks.map((c) => Buffer.from(c)));
+/** Like an HTTP/2 stream's readable side: reaching its end does not destroy it (the response is still to be sent). */
+const duplexLike = (chunks: Uint8Array[]): Readable => Readable.from(chunks.map((c) => Buffer.from(c)), { autoDestroy: false });
 
 async function readAll(chunks: Uint8Array[], max = MAX): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
@@ -119,7 +121,7 @@ describe('readMessages', () => {
   });
 
   it('leaves the stream open when the reader stops early or refuses a message (the server still has to answer on it)', async () => {
-    const early = source([wire(bytes(30, 3), bytes(31, 3), bytes(32, 3))]);
+    const early = duplexLike([wire(bytes(30, 3), bytes(31, 3), bytes(32, 3))]);
     for await (const m of readMessages(early, MAX)) {
       expect(m.length).toBe(3);
       break;
@@ -128,11 +130,11 @@ describe('readMessages', () => {
 
     const compressed = Buffer.from(frame(bytes(33, 4)));
     compressed[0] = 1;
-    const refused = source([compressed]);
+    const refused = duplexLike([compressed]);
     await expect((async () => { for await (const _ of readMessages(refused, MAX)) { /* none */ } })()).rejects.toBeInstanceOf(ServerError);
     expect(refused.destroyed).toBe(false);
 
-    const oversize = source([wire(bytes(34, MAX + 1))]);
+    const oversize = duplexLike([wire(bytes(34, MAX + 1))]);
     await expect((async () => { for await (const _ of readMessages(oversize, MAX)) { /* none */ } })()).rejects.toBeInstanceOf(ServerError);
     expect(oversize.destroyed).toBe(false);
   });

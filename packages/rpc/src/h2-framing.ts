@@ -10,22 +10,51 @@ export function frame(message: Uint8Array): Buffer {
   return out;
 }
 
+/** Messages parsed ahead of the consumer before the stream is paused (HTTP/2 flow control takes over). */
+const READ_AHEAD = 4;
+
 /**
  * Read length-prefixed gRPC messages from an HTTP/2 stream, whatever way DATA frames split them.
- * Iterating pulls from the stream, so a slow consumer applies backpressure through HTTP/2 flow control.
  *
- * Each byte is copied at most once: a message that lies within one DATA chunk is handed out as a view of
- * it (chunks are fresh buffers that nothing writes to again), and one split across chunks is assembled
- * straight into a buffer of its final size. Bulk writes (content, layers) are mostly such bytes.
+ * Chunks are taken with 'data' events and parsed as they come; the consumer awaits whole messages. A bulk
+ * write arrives as 64 DATA frames per MiB, so per-chunk promise turns (an async iterator over the stream)
+ * were most of a relay's CPU. Each byte is copied at most once: a message that lies within one chunk is a
+ * view of it (node:http2 gives every chunk a fresh buffer and never writes to it again), one split across
+ * chunks is assembled straight into a buffer of its final size. Past READ_AHEAD parsed messages the
+ * stream is paused, so a slow consumer still applies backpressure.
+ *
+ * Stopping early (a handler that returns, a refused message) leaves the stream open: the server still has
+ * to send its response or status on it. Unread input is then drained and dropped.
  */
-export async function* readMessages(stream: Readable, maxBytes: number): AsyncGenerator<Uint8Array> {
+export function readMessages(stream: Readable, maxBytes: number): AsyncIterableIterator<Uint8Array> {
+  const ready: Uint8Array[] = [];
+  let failure: unknown;
+  let ended = false;
+  let stopped = false;
+  let wake: (() => void) | undefined;
   const header = Buffer.alloc(5);
   let headerFill = 0;
   let body: Buffer | undefined;
   let bodyFill = 0;
-  // Not `for await (… of stream)`: leaving that loop early (a handler that stops reading, a refused message)
-  // destroys the stream, which resets the HTTP/2 stream before the server can send its response or status.
-  for await (const chunk of stream.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+
+  const signal = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const detach = () => {
+    stream.off('data', onData);
+    stream.off('end', onEnd);
+    stream.off('error', onError);
+    stream.off('close', onClose);
+  };
+  const fail = (err: unknown) => {
+    failure ??= err;
+    detach();
+    stream.resume();
+    signal();
+  };
+  const onData = (chunk: Buffer) => {
     let at = 0;
     while (at < chunk.length) {
       if (body === undefined) {
@@ -35,17 +64,16 @@ export async function* readMessages(stream: Readable, maxBytes: number): AsyncGe
         at += n;
         if (headerFill < 5) break;
         headerFill = 0;
-        if (header[0] !== 0) throw new ServerError(Status.UNIMPLEMENTED, 'compressed messages are not supported');
+        if (header[0] !== 0) return fail(new ServerError(Status.UNIMPLEMENTED, 'compressed messages are not supported'));
         const need = header.readUInt32BE(1);
-        if (need > maxBytes) throw new ServerError(Status.RESOURCE_EXHAUSTED, `received message larger than max (${need} vs. ${maxBytes})`);
+        if (need > maxBytes) return fail(new ServerError(Status.RESOURCE_EXHAUSTED, `received message larger than max (${need} vs. ${maxBytes})`));
         if (need === 0) {
-          yield new Uint8Array(0);
+          ready.push(new Uint8Array(0));
           continue;
         }
         if (chunk.length - at >= need) {
-          const view = chunk.subarray(at, at + need);
+          ready.push(chunk.subarray(at, at + need));
           at += need;
-          yield view;
           continue;
         }
         body = Buffer.allocUnsafe(need);
@@ -56,13 +84,53 @@ export async function* readMessages(stream: Readable, maxBytes: number): AsyncGe
       bodyFill += n;
       at += n;
       if (bodyFill === body.length) {
-        const m = body;
+        ready.push(body);
         body = undefined;
-        yield m;
       }
     }
-  }
-  if (body !== undefined || headerFill > 0) throw new ServerError(Status.INTERNAL, 'stream ended inside a message');
+    if (ready.length >= READ_AHEAD) stream.pause();
+    signal();
+  };
+  const onEnd = () => {
+    if (body !== undefined || headerFill > 0) return fail(new ServerError(Status.INTERNAL, 'stream ended inside a message'));
+    ended = true;
+    detach();
+    signal();
+  };
+  const onError = (err: Error) => fail(err);
+  // A stream destroyed before its end (the client went away): no more messages will come.
+  const onClose = () => { if (!ended) fail(new ServerError(Status.CANCELLED, 'call canceled')); };
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  stream.on('error', onError);
+  stream.on('close', onClose);
+
+  const iterator: AsyncIterableIterator<Uint8Array> = {
+    async next(): Promise<IteratorResult<Uint8Array>> {
+      for (;;) {
+        if (stopped) return { value: undefined, done: true };
+        const m = ready.shift();
+        if (m !== undefined) {
+          if (ready.length < READ_AHEAD && stream.isPaused() && !ended && failure === undefined) stream.resume();
+          return { value: m, done: false };
+        }
+        if (failure !== undefined) throw failure;
+        if (ended) return { value: undefined, done: true };
+        if (stream.isPaused()) stream.resume();
+        await new Promise<void>((resolve) => { wake = resolve; });
+      }
+    },
+    async return(): Promise<IteratorResult<Uint8Array>> {
+      stopped = true;
+      ready.length = 0;
+      detach();
+      // Drop what the client still sends so the stream can finish.
+      stream.resume();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() { return iterator; },
+  };
+  return iterator;
 }
 
 /**
