@@ -151,9 +151,12 @@ describe('content through the gateway with the real ctr', () => {
 
     w = await waitFor(async () => cs.writer({ ref: 'big-resume', total, expected: digest }), 'the ingest to reopen', 30_000);
     const st = await w.status();
-    expect(st.offset % chunk).toBe(0);
+    // Whatever reached the disk before the kill is kept, possibly part of a message: resume right there.
     expect(st.offset).toBeGreaterThan(0);
-    for (let i = st.offset / chunk; i < total / chunk; i++) await w.write(piece(i));
+    expect(st.offset).toBeLessThanOrEqual(20 * chunk);
+    const first = Math.floor(st.offset / chunk);
+    await w.write(piece(first).subarray(st.offset % chunk));
+    for (let i = first + 1; i < total / chunk; i++) await w.write(piece(i));
     await w.commit(total, digest);
     expect((await cs.info(digest)).size).toBe(total);
     const bytes = readFileSync(blobPath(digest));

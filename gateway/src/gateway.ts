@@ -219,7 +219,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // The bytes live in the content process; the gateway keeps which namespace holds what, and collects.
   const contentProcess = processes.get('content');
   const contentBackend: ContentStore = contentProcess
-    ? remoteContentStore(contentProcess.channel)
+    // Eight 1 MiB writes in flight to the content process: the gateway answers each client write as soon as
+    // it has handed the bytes on, so its two hops overlap instead of taking turns.
+    ? remoteContentStore(contentProcess.channel, { writeWindow: 8 })
     : unavailableContent('the content plugin process is disabled by config');
   const lock = createRwLock();
   const gc = createCollector({

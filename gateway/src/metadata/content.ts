@@ -72,8 +72,9 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
     setLabel: db.prepare('INSERT INTO content_labels (namespace, digest, key, value) VALUES (?, ?, ?, ?)'),
     delete: db.prepare('DELETE FROM content WHERE namespace = ? AND digest = ?'),
     any: db.prepare('SELECT 1 FROM content WHERE namespace = ? LIMIT 1').pluck(),
-    ingest: db.prepare('SELECT bref, expected FROM ingests WHERE namespace = ? AND ref = ?'),
-    ingests: db.prepare('SELECT ref, bref FROM ingests WHERE namespace = ?'),
+    ingest: db.prepare('SELECT bref, expected, updated_at FROM ingests WHERE namespace = ? AND ref = ?'),
+    ingests: db.prepare('SELECT ref, bref, updated_at FROM ingests WHERE namespace = ?'),
+    touchIngest: db.prepare('UPDATE ingests SET updated_at = ? WHERE namespace = ? AND ref = ?'),
     insertIngest: db.prepare('INSERT INTO ingests (namespace, ref, bref, expected, expires_at) VALUES (?, ?, ?, ?, ?)'),
     updateIngest: db.prepare('UPDATE ingests SET expected = ?, expires_at = ? WHERE namespace = ? AND ref = ?'),
     deleteIngest: db.prepare('DELETE FROM ingests WHERE namespace = ? AND ref = ?'),
@@ -190,16 +191,16 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
       },
 
       async status(ref) {
-        const ing = q.ingest.get(ns, ref) as { bref: string; expected: string } | undefined;
+        const ing = q.ingest.get(ns, ref) as { bref: string; expected: string; updated_at: number | null } | undefined;
         if (!ing) throw new NotFoundError(`reference ${ref}`);
         const st = await backend.status(ing.bref);
-        return { ...st, ref };
+        return { ...st, ref, updatedAt: ing.updated_at !== null ? new Date(ing.updated_at) : st.updatedAt };
       },
 
       async listStatuses(filters = []) {
         const match = compileFilters(filters);
         const out: Status[] = [];
-        for (const { ref, bref } of q.ingests.all(ns) as { ref: string; bref: string }[]) {
+        for (const { ref, bref, updated_at } of q.ingests.all(ns) as { ref: string; bref: string; updated_at: number | null }[]) {
           let st: Status;
           try {
             st = await backend.status(bref);
@@ -207,7 +208,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
             if (isNotFound(err)) continue;
             throw err;
           }
-          const s = { ...st, ref };
+          const s = { ...st, ref, updatedAt: updated_at !== null ? new Date(updated_at) : st.updatedAt };
           if (match({ ref })) out.push(s);
         }
         return out;
@@ -280,10 +281,21 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
           return wr;
         });
 
+        // When this writer last took bytes. Writes to the backend are pipelined (the client is answered once
+        // the gateway has the bytes), so the backend stamps its updatedAt a little later; the client's view
+        // of the ingest is when its write was accepted.
+        let acceptedAt: Date | undefined;
+        const recorded = () => {
+          const r = q.ingest.get(ns, w.ref) as { updated_at: number | null } | undefined;
+          return r?.updated_at != null ? new Date(r.updated_at) : undefined;
+        };
         return {
           ref: w.ref,
           async status() {
-            if (inner) return { ...(await inner.status()), ref: w.ref };
+            if (inner) {
+              const st = await inner.status();
+              return { ...st, ref: w.ref, updatedAt: acceptedAt ?? recorded() ?? st.updatedAt };
+            }
             return { ref: w.ref, offset: total, total, expected, startedAt: started, updatedAt: started };
           },
           digest: () => (inner ? inner.digest() : expected),
@@ -293,6 +305,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
               await copyFrom(total);
             }
             await inner!.write(data);
+            acceptedAt = new Date();
           },
           async truncate(size) {
             if (inner) return inner.truncate(size);
@@ -329,6 +342,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
             events.publish(ns, '/content/create', ContentCreateSchema, { digest: actual!, size: BigInt(actualSize!) });
           },
           async close() {
+            if (acceptedAt) q.touchIngest.run(acceptedAt.getTime(), ns, w.ref);
             await inner?.close();
           },
         };

@@ -68,6 +68,9 @@ const migrations: readonly string[] = [
      bref TEXT NOT NULL,
      expected TEXT NOT NULL DEFAULT '',
      expires_at INTEGER,
+     -- when the gateway last accepted bytes for it (writes to the backend are pipelined, so the backend's
+     -- own stamp comes a little later than what the client saw)
+     updated_at INTEGER,
      PRIMARY KEY (namespace, ref)
    ) WITHOUT ROWID;`,
   // Images: a name in a namespace pointing at a target descriptor, with labels and the target's

@@ -11,14 +11,44 @@ import type { WriteTransport } from './write-transport.js';
  * offset an earlier writer left, so writing resumes there. Close ends the request stream and waits for the
  * server to finish, so the ref is free again when it returns.
  */
-export async function openRemoteWriter(transport: WriteTransport, opts: WriterOptions): Promise<Writer> {
+export async function openRemoteWriter(transport: WriteTransport, opts: WriterOptions, window = 1): Promise<Writer> {
   const { ref } = opts;
   let open = true;
   let offset = 0;
   let digest = '';
+  /** Offsets the server must report for the WRITEs sent and not yet answered, oldest first. */
+  const unanswered: { at: number; end: number }[] = [];
+
+  const fail = (err: unknown): never => {
+    open = false;
+    unanswered.length = 0;
+    transport.end();
+    throw err;
+  };
+
+  /** Read the answer to the oldest unanswered WRITE and check that it wrote everything. */
+  async function settleOne(): Promise<void> {
+    const { at, end } = unanswered.shift()!;
+    let resp: WriteContentResponse | undefined;
+    try {
+      resp = await transport.next();
+    } catch (err) {
+      fail(err);
+    }
+    if (resp === undefined) fail(new UnavailableError(`write stream for ref ${ref} ended without a response`));
+    if (resp!.digest !== '') digest = resp!.digest;
+    const got = Number(resp!.offset);
+    if (got !== end) fail(new DataLossError(`short write: ${got - at} of ${end - at} bytes written`));
+  }
+
+  async function settleAll(): Promise<void> {
+    while (unanswered.length > 0) await settleOne();
+  }
 
   async function roundTrip(req: { readonly write: { offset: number; data: Uint8Array } } | { readonly request: WriteRequestInit }): Promise<WriteContentResponse> {
     if (!open) throw new FailedPreconditionError(`writer for ref ${ref} is closed`);
+    // Every other request is answered in order after the WRITEs before it.
+    await settleAll();
     transport.send(req);
     let resp: WriteContentResponse | undefined;
     try {
@@ -40,6 +70,7 @@ export async function openRemoteWriter(transport: WriteTransport, opts: WriterOp
 
   async function close(): Promise<void> {
     open = false;
+    unanswered.length = 0;
     transport.end();
     try {
       // containerd's server sends one more message after COMMIT; read to the end of the call.
@@ -70,13 +101,15 @@ export async function openRemoteWriter(transport: WriteTransport, opts: WriterOp
         updatedAt: fromTimestamp(resp.updatedAt),
       };
     },
+    // What the server confirmed: exact after status() or commit(), which settle every write first.
     digest: () => digest,
     async write(data) {
+      if (!open) throw new FailedPreconditionError(`writer for ref ${ref} is closed`);
       const at = offset;
-      const resp = await roundTrip({ write: { offset: at, data } });
-      const n = Number(resp.offset) - at;
-      offset = at + n;
-      if (n < data.length) throw new DataLossError(`short write: ${n} of ${data.length} bytes written`);
+      transport.send({ write: { offset: at, data } });
+      offset = at + data.length;
+      unanswered.push({ at, end: offset });
+      if (unanswered.length >= window) await settleOne();
     },
     async truncate(size) {
       // Checked by the server on the next write: offset 0 starts the ingest over there.

@@ -45,6 +45,12 @@ export interface RemoteContentStoreOptions {
    * socket (h2-write-transport.ts) and gRPC's client otherwise; 'grpc' always uses gRPC's client.
    */
   readonly writeTransport?: 'auto' | 'grpc';
+  /**
+   * WRITE messages a writer may have in flight before it waits for their answers (default 1: each write
+   * returns once the server applied it, as containerd's proxy does). A relay that answers its own client
+   * from what it accepted (the gateway) uses more, so both of its hops stay busy.
+   */
+  readonly writeWindow?: number;
 }
 
 /**
@@ -89,7 +95,7 @@ export function remoteContentStore(channel: Channel, opts: RemoteContentStoreOpt
       await client.abort({ ref }, call);
     },
     writer(wopts) {
-      return openRemoteWriter(dialer !== undefined ? dialer.open(headers) : grpcWriteTransport(client, call), wopts);
+      return openRemoteWriter(dialer !== undefined ? dialer.open(headers) : grpcWriteTransport(client, call), wopts, opts.writeWindow ?? 1);
     },
   };
 }
