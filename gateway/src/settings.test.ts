@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '@flotilla/errdefs';
+import { contentSharingPolicy, gcOptions, supervisorOptions } from './settings.js';
+
+describe('gateway settings', () => {
+  it('reads supervision and attached processes', () => {
+    expect(supervisorOptions(undefined)).toEqual({ options: {}, external: {} });
+    expect(supervisorOptions({ initial_backoff: '250ms', max_backoff: '1m', external: { content: '/run/c.sock' } })).toEqual({
+      options: { initialBackoffMs: 250, maxBackoffMs: 60_000 },
+      external: { content: '/run/c.sock' },
+    });
+    expect(() => supervisorOptions({ external: { nosuch: '/x.sock' } })).toThrow(InvalidArgumentError);
+    expect(() => supervisorOptions({ start_timeout: 'soon' })).toThrow(InvalidArgumentError);
+  });
+
+  it('reads the collector schedule with its defaults', () => {
+    expect(gcOptions(undefined)).toEqual({ delayMs: 100, intervalMs: 300_000 });
+    expect(gcOptions({ schedule_delay: '0', interval: '0' })).toEqual({ delayMs: 0, intervalMs: 0 });
+  });
+
+  it('takes the content sharing policy from containerd\'s section or ours', () => {
+    expect(contentSharingPolicy({})).toBe('shared');
+    expect(contentSharingPolicy({ 'io.containerd.metadata.v1.bolt': { content_sharing_policy: 'isolated' } })).toBe('isolated');
+    expect(contentSharingPolicy({ 'io.containerd.metadata.v1.sqlite': { content_sharing_policy: 'isolated' } })).toBe('isolated');
+    expect(() => contentSharingPolicy({ 'io.containerd.metadata.v1.bolt': { content_sharing_policy: 'open' } })).toThrow(InvalidArgumentError);
+  });
+});
