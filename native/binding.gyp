@@ -4,8 +4,12 @@
       "target_name": "flotilla_native",
       "sources": [
         "src/addon.cc",
+        "src/args.cc",
         "src/errors.cc",
-        "src/mount.cc"
+        "src/fsmount.cc",
+        "src/mknod.cc",
+        "src/mount.cc",
+        "src/xattr.cc"
       ],
       "include_dirs": ["src"],
       "dependencies": [

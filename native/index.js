@@ -12,3 +12,23 @@ export const umount2 = binding.umount2;
 export const MS = binding.MS;
 /** MNT_* / UMOUNT_* umount2 flags, from <sys/mount.h> at build time. */
 export const MNT = binding.MNT;
+/** lsetxattr(2) on the thread pool. */
+export const lsetxattr = binding.lsetxattr;
+/** lgetxattr(2) on the thread pool; resolves with the value as a Buffer. */
+export const lgetxattr = binding.lgetxattr;
+/** llistxattr(2) on the thread pool; resolves with the attribute names. */
+export const llistxattr = binding.llistxattr;
+/** lremovexattr(2) on the thread pool. */
+export const lremovexattr = binding.lremovexattr;
+/** XATTR_CREATE / XATTR_REPLACE lsetxattr flags, from <sys/xattr.h>. */
+export const XATTR = binding.XATTR;
+/** mknod(2) on the thread pool. */
+export const mknod = binding.mknod;
+/** makedev(3), computed by the C library: (major, minor) -> dev_t. */
+export const makedev = binding.makedev;
+/** File type bits from <sys/stat.h>, for mknod's mode. */
+export const S_IFCHR = binding.S_IFCHR;
+export const S_IFBLK = binding.S_IFBLK;
+export const S_IFIFO = binding.S_IFIFO;
+/** An overlay mount through fsopen/fsconfig/fsmount/move_mount. */
+export const mountOverlay = binding.mountOverlay;

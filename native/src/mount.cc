@@ -5,71 +5,23 @@
 //
 // source, fstype and data may be null/undefined (passed as NULL). Strings are
 // passed whole: data is never truncated here (the kernel's legacy mount(2)
-// reads at most one page of it; longer overlay options are a later concern).
+// reads at most one page of it; mountOverlay in fsmount.cc avoids that limit).
 #include "mount.h"
 
 #include <sys/mount.h>
 
 #include <cerrno>
 #include <climits>
-#include <cmath>
 #include <optional>
 #include <string>
 #include <utility>
 
+#include "args.h"
 #include "errors.h"
 #include "syscall_worker.h"
 
 namespace flotilla {
 namespace {
-
-// Node rejects strings with NUL bytes before they reach a syscall; so do we.
-std::string CheckedString(Napi::Env env, const Napi::Value& v,
-                          const char* name) {
-  std::string s = v.As<Napi::String>().Utf8Value();
-  if (s.find('\0') != std::string::npos) {
-    throw ArgError(env, "ERR_INVALID_ARG_VALUE",
-                   std::string("The argument '") + name +
-                       "' must be a string without null bytes.");
-  }
-  return s;
-}
-
-std::string RequiredString(const Napi::CallbackInfo& info, size_t i,
-                           const char* name) {
-  if (!info[i].IsString()) {
-    throw ArgError(info.Env(), "ERR_INVALID_ARG_TYPE",
-                   std::string("The \"") + name +
-                       "\" argument must be of type string.");
-  }
-  return CheckedString(info.Env(), info[i], name);
-}
-
-std::optional<std::string> OptionalString(const Napi::CallbackInfo& info,
-                                          size_t i, const char* name) {
-  if (info[i].IsNull() || info[i].IsUndefined()) return std::nullopt;
-  if (!info[i].IsString()) {
-    throw ArgError(info.Env(), "ERR_INVALID_ARG_TYPE",
-                   std::string("The \"") + name +
-                       "\" argument must be of type string, null or undefined.");
-  }
-  return CheckedString(info.Env(), info[i], name);
-}
-
-// A non-negative integer no larger than `max`; undefined means 0.
-double Flags(const Napi::CallbackInfo& info, size_t i, double max) {
-  if (info[i].IsUndefined()) return 0;
-  if (!info[i].IsNumber()) {
-    throw ArgError(info.Env(), "ERR_INVALID_ARG_TYPE",
-                   "The \"flags\" argument must be of type number.");
-  }
-  double d = info[i].As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || d < 0 || d > max || std::trunc(d) != d) {
-    throw ArgError(info.Env(), "ERR_INVALID_ARG_VALUE",
-                   "The \"flags\" argument must be a non-negative integer.");
-  }
-  return d;
-}
 
 const char* CStr(const std::optional<std::string>& s) {
   return s ? s->c_str() : nullptr;
@@ -128,12 +80,6 @@ class Umount2Worker : public SyscallWorker {
   std::string target_;
   int flags_;
 };
-
-Napi::Value Rejected(Napi::Env env, const Napi::Error& e) {
-  auto deferred = Napi::Promise::Deferred::New(env);
-  deferred.Reject(e.Value());
-  return deferred.Promise();
-}
 
 // Promise-returning functions report bad arguments as rejections too.
 Napi::Value Mount(const Napi::CallbackInfo& info) {

@@ -3,19 +3,9 @@ import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/p
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mount, umount2, MS, MNT } from '../index.js';
-import type { NativeError } from '../index.js';
+import { isRoot, rejection } from './test-support.js';
 
-const isRoot = process.getuid?.() === 0;
 
-/** The rejection of `p`, or a failure if it resolves. */
-async function rejection(p: Promise<unknown>): Promise<NativeError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as NativeError;
-  }
-  throw new Error('expected the promise to reject');
-}
 
 async function exists(path: string): Promise<boolean> {
   return access(path).then(

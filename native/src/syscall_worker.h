@@ -1,8 +1,9 @@
 // Runs one blocking syscall on the libuv thread pool and settles a Promise.
 //
 // Each concern subclasses SyscallWorker: Call() runs off the main thread and
-// returns 0 or an errno value; Reject() builds the Node-style error on the
-// main thread. The JS-facing function queues the worker and returns
+// returns 0 or an errno value; MakeError() builds the Node-style error on the
+// main thread; Result() (default: undefined) builds the resolved value from
+// what Call() stored. The JS-facing function queues the worker and returns
 // Promise().
 #ifndef FLOTILLA_NATIVE_SYSCALL_WORKER_H_
 #define FLOTILLA_NATIVE_SYSCALL_WORKER_H_
@@ -24,13 +25,15 @@ class SyscallWorker : public Napi::AsyncWorker {
   virtual int Call() = 0;
   // On the main thread, after Call() returned `err` != 0.
   virtual Napi::Error MakeError(Napi::Env env, int err) = 0;
+  // On the main thread, after Call() returned 0: the value to resolve with.
+  virtual Napi::Value Result(Napi::Env env) { return env.Undefined(); }
 
  private:
   void Execute() override { err_ = Call(); }
 
   void OnOK() override {
     if (err_ == 0) {
-      deferred_.Resolve(Env().Undefined());
+      deferred_.Resolve(Result(Env()));
     } else {
       deferred_.Reject(MakeError(Env(), err_).Value());
     }

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { createLogger } from '@flotilla/log';
 import { createLocalStore, type ContentStore, type LocalContentStore } from '@flotilla/service-content';
 import { openMetadata, type Db } from '../metadata/db.js';
@@ -13,7 +12,7 @@ import { createExchange } from '../events/exchange.js';
 import { createCollector, type Collector, type ContentRef } from './collect.js';
 import { createRwLock } from './rw-lock.js';
 
-const log = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const log = createLogger({ service: 'test', level: 'silent' });
 const digestOf = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
 
 let dir: string;

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ContentCreateSchema, ContentDeleteSchema } from '@flotilla/proto/containerd/events/content_pb';
 import type { Envelope } from '@flotilla/proto/containerd/types/event_pb';
@@ -16,7 +15,7 @@ import { createNamespacedContent, type NamespacedContent } from './content.js';
 import { createExchange } from '../events/exchange.js';
 import { createRwLock } from '../gc/rw-lock.js';
 
-const log = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const log = createLogger({ service: 'test', level: 'silent' });
 let dir: string;
 let db: Db;
 let backend: LocalContentStore;

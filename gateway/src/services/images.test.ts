@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Metadata } from 'nice-grpc';
 import { Images } from '@flotilla/proto/containerd/services/images/v1/images_pb';
@@ -35,7 +34,7 @@ let finishCollection: (() => void) | undefined;
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'images-svc-'));
   db = openMetadata(join(dir, 'meta.db'));
-  const log = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  const log = createLogger({ service: 'test', level: 'silent' });
   events = createExchange(log);
   seen = [];
   stop = new AbortController();

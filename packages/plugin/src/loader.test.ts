@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { FailedPreconditionError, NotFoundError, grpcCodeOf } from '@flotilla/errdefs';
 import { createLogger } from '@flotilla/log';
 import { loadPlugins, orderByRequires } from './loader.js';
@@ -10,7 +9,7 @@ import { SkipPluginError } from './skip.js';
 import { PluginType } from './types.js';
 import type { Registration } from './registration.js';
 
-const log = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const log = createLogger({ service: 'test', level: 'silent' });
 let dir: string;
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'loader-')); });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));

@@ -31,7 +31,7 @@ import { definitionOf } from './definition.js';
 import { createRpcServer, MAX_MESSAGE_BYTES, type RpcServer, type ServerCallContext } from './h2-server.js';
 import { frame } from './h2-framing.js';
 
-const silent = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const silent = createLogger({ service: 'test', level: 'silent' });
 
 /** A logger that keeps error lines, to check what the server reports as unexpected. */
 function capturingLogger(): { log: Logger; lines: Record<string, unknown>[] } {

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -16,7 +15,7 @@ import { createLogger } from '@flotilla/log';
 import { createLocalStore, type LocalContentStore } from './local-store.js';
 import type { ContentStore, Info } from './store.js';
 
-const log = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const log = createLogger({ service: 'test', level: 'silent' });
 const sha = (b: Uint8Array | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 let dir: string;

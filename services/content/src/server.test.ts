@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { Channel } from 'nice-grpc';
 import { Content, WriteAction } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import {
@@ -22,7 +21,7 @@ import { remoteContentStore } from './proxy.js';
 import { contentService } from './server.js';
 import type { ContentStore } from './store.js';
 
-const log = createLogger({ service: 'test', level: 'silent', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const log = createLogger({ service: 'test', level: 'silent' });
 const sha = (b: Uint8Array | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 let dir: string;
