@@ -102,7 +102,8 @@ export function supervise(spec: ProcessSpec, opts: SupervisorOptions): Supervise
       if (!up) await sleep(50);
     }
     if (!up) {
-      if (stillRunning) {
+      // Stopping while it starts is not a fault: stop() ends the process gently.
+      if (stillRunning && !life.signal.aborted) {
         log.error({ child: proc.pid }, 'process did not become healthy in time; killing');
         proc.kill('SIGKILL');
       }
