@@ -206,6 +206,29 @@ export async function readBlob(cs: ContentStore, digest: string, opts?: { offset
   return Buffer.concat(chunks);
 }
 
+/**
+ * containerd's checkCrossNSShare: ns1 writes a blob; ns2, naming its digest, finds the bytes already there
+ * (offset = size) and commits without writing; both namespaces then hold it.
+ */
+async function checkCrossNamespaceShare(cs1: ContentStore, cs2: ContentStore, prefix: string): Promise<void> {
+  const size = 1000;
+  const { data: b, digest: d } = createContent(size);
+  const ref = `${prefix}-ref-${size}`;
+  const t1 = Date.now();
+  await writeBlob(cs1, ref, b, { total: size, expected: d });
+
+  const w = await openWriter(cs2, { ref, total: size, expected: d });
+  await closing(w, async () => {
+    const t2 = Date.now();
+    await expectStatus(w, { ref, offset: size, total: size }, d, t1, t2, t1, t2);
+    await w.commit(size, d);
+    const t3 = Date.now();
+
+    await expectContent(cs1, d, { size }, t1, t3, t1, t3);
+    await expectContent(cs2, d, { size }, t1, t3, t1, t3);
+  });
+}
+
 // --- Ports of the suite's checks ------------------------------------------------------------------------
 
 /** The status the writer reports, then its digest (in that order: a remote writer learns its digest from the status). */
@@ -662,24 +685,7 @@ export function contentSuite(name: string, setup: () => Promise<ContentTarget>):
     // Under the shared policy a namespace takes a blob another holds by naming it, without the bytes.
     it('CrossNamespaceShare', async (ctx) => {
       requireNamespaces(ctx, 'shared');
-      const cs1 = t().store('crossnamespaceshare-ns1');
-      const cs2 = t().store('crossnamespaceshare-ns2');
-      const size = 1000;
-      const { data: b, digest: d } = createContent(size);
-      const ref = `crossnamespaceshare-ref-${size}`;
-      const t1 = Date.now();
-      await writeBlob(cs1, ref, b, { total: size, expected: d });
-
-      const w = await openWriter(cs2, { ref, total: size, expected: d });
-      await closing(w, async () => {
-        const t2 = Date.now();
-        await expectStatus(w, { ref, offset: size, total: size }, d, t1, t2, t1, t2);
-        await w.commit(size, d);
-        const t3 = Date.now();
-
-        await expectContent(cs1, d, { size }, t1, t3, t1, t3);
-        await expectContent(cs2, d, { size }, t1, t3, t1, t3);
-      });
+      await checkCrossNamespaceShare(t().store('crossnamespaceshare-ns1'), t().store('crossnamespaceshare-ns2'), 'crossnamespaceshare');
     });
 
     // Under the isolated policy naming a blob another namespace holds gives a new, empty ingest.
@@ -709,25 +715,7 @@ export function contentSuite(name: string, setup: () => Promise<ContentTarget>):
       ctx.skip(!target.setNamespaceLabels, 'the target cannot label namespaces');
       const ns1 = 'sharednamespaceisolate-ns1';
       await target.setNamespaceLabels!(ns1, { [SHAREABLE]: 'true' });
-      const cs1 = target.store(ns1);
-      const cs2 = target.store('sharednamespaceisolate-ns2');
-
-      const size = 1000;
-      const { data: b, digest: d } = createContent(size);
-      const ref = `sharednamespaceisolate-ref-${size}`;
-      const t1 = Date.now();
-      await writeBlob(cs1, ref, b, { total: size, expected: d });
-
-      const w = await openWriter(cs2, { ref, total: size, expected: d });
-      await closing(w, async () => {
-        const t2 = Date.now();
-        await expectStatus(w, { ref, offset: size, total: size }, d, t1, t2, t1, t2);
-        await w.commit(size, d);
-        const t3 = Date.now();
-
-        await expectContent(cs1, d, { size }, t1, t3, t1, t3);
-        await expectContent(cs2, d, { size }, t1, t3, t1, t3);
-      });
+      await checkCrossNamespaceShare(target.store(ns1), target.store('sharednamespaceisolate-ns2'), 'sharednamespaceisolate');
     });
   });
 }
