@@ -3,7 +3,6 @@ import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import {
   ClientError,
   createClientFactory,
-  Metadata,
   ServerError,
   type CallContext,
   type Client,
@@ -22,17 +21,6 @@ export type Resolver = (request: Raw | undefined) => Backend;
 
 const factory = createClientFactory();
 
-/** HTTP/2 and gRPC transport headers that grpc-js sets itself on the outgoing call. */
-const transportHeaders = new Set(['content-type', 'user-agent', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'host']);
-
-function forwardMetadata(ctx: CallContext): Metadata {
-  const md = Metadata();
-  for (const [key, values] of ctx.metadata) {
-    if (key.startsWith(':') || transportHeaders.has(key)) continue;
-    for (const v of values) md.append(key, v as never);
-  }
-  return md;
-}
 
 /** The backend's status goes back to the client exactly as it came (code and message). */
 function relayError(err: unknown): never {
@@ -59,7 +47,8 @@ export function addRelay(server: RpcServer, service: DescService, resolve: Resol
   for (const method of service.methods) {
     const name = method.name;
     const call = (c: RawClient) => c[name] as unknown as (req: unknown, opts: object) => unknown;
-    const opts = (ctx: CallContext) => ({ metadata: forwardMetadata(ctx), signal: ctx.signal });
+    // The server already dropped transport headers from ctx.metadata: what is left is the call's own.
+    const opts = (ctx: CallContext) => ({ metadata: ctx.metadata, signal: ctx.signal });
     switch (method.methodKind) {
       case 'unary':
         impl[name] = async (req: Raw, ctx: CallContext) => {

@@ -37,7 +37,7 @@ interface Route {
 }
 
 /** Headers that are transport, not call metadata. */
-const reserved = new Set(['content-type', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'user-agent', 'grpc-message-type']);
+const reserved = new Set(['content-type', 'te', 'host', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'user-agent', 'grpc-message-type']);
 
 function metadataOf(headers: http2.IncomingHttpHeaders): Metadata {
   const md = Metadata();
