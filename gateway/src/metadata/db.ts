@@ -105,11 +105,16 @@ const migrations: readonly string[] = [
 
 /**
  * Open (creating if needed) the gateway's metadata database. WAL with full sync: a committed change
- * survives a crash of the process or the machine, and readers never block the writer.
+ * survives a crash of the process or the machine. The gateway is the only process that may use it, as
+ * containerd's daemon is for its bolt file: exclusive locking takes the file lock once instead of on every
+ * statement (a read costs a tenth as much), keeps the WAL index in memory, and makes a second gateway
+ * started on the same root fail instead of writing beside the first.
  */
 export function openMetadata(path: string): Db {
   mkdirSync(dirname(path), { recursive: true, mode: 0o711 });
   const db = new Database(path);
+  // Before WAL is entered, so the WAL index never goes to a shared-memory file.
+  db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');

@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import { ServerError, Status } from 'nice-grpc-common';
 
 /** A gRPC message on the wire: a compressed flag (0), a big-endian u32 length, the bytes. */
@@ -8,6 +7,24 @@ export function frame(message: Uint8Array): Buffer {
   out.writeUInt32BE(message.length, 1);
   out.set(message, 5);
   return out;
+}
+
+/**
+ * What the message readers need of a stream: Readable's events and flow control. A node Readable is one;
+ * so is a request stream of our HTTP/2 server.
+ */
+export interface MessageSource {
+  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  on(event: 'end' | 'close', fn: () => void): unknown;
+  on(event: 'error', fn: (err: Error) => void): unknown;
+  once(event: 'end' | 'close', fn: () => void): unknown;
+  off(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  off(event: 'end' | 'close', fn: () => void): unknown;
+  off(event: 'error', fn: (err: Error) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  isPaused(): boolean;
+  readonly readableEnded: boolean;
 }
 
 /** Messages parsed ahead of the consumer before the stream is paused (HTTP/2 flow control takes over). */
@@ -26,7 +43,7 @@ const READ_AHEAD = 4;
  * Stopping early (a handler that returns, a refused message) leaves the stream open: the server still has
  * to send its response or status on it. Unread input is then drained and dropped.
  */
-export function readMessages(stream: Readable, maxBytes: number): AsyncIterableIterator<Uint8Array> {
+export function readMessages(stream: MessageSource, maxBytes: number): AsyncIterableIterator<Uint8Array> {
   const ready: Uint8Array[] = [];
   let failure: unknown;
   let ended = false;
@@ -138,7 +155,7 @@ export function readMessages(stream: Readable, maxBytes: number): AsyncIterableI
  * common path (one small DATA frame) this is most of a unary call's cost, and iterators cost several
  * promise turns per chunk.
  */
-export function readOneMessage(stream: Readable, maxBytes: number): Promise<Uint8Array> {
+export function readOneMessage(stream: MessageSource, maxBytes: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

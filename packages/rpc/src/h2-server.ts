@@ -1,4 +1,4 @@
-import http2 from 'node:http2';
+import { createServer, type Server } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Metadata, ServerError, Status, type CallContext } from 'nice-grpc-common';
 import type { MethodDefinition } from 'nice-grpc';
@@ -6,6 +6,8 @@ import { AbortError } from 'abort-controller-x';
 import { toGrpcError } from '@flotilla/errdefs';
 import type { Logger } from '@flotilla/log';
 import { readMessages, readOneMessage, frame } from './h2-framing.js';
+import { serveH2, type H2Connection, type H2Stream, type RequestHeaders } from './h2-connection.js';
+import { encodeHeaders, type HeaderField } from './hpack.js';
 
 /** containerd raises gRPC's 4 MiB default to 16 MiB both ways; clients such as ctr rely on it. */
 export const MAX_MESSAGE_BYTES = 16 << 20;
@@ -39,7 +41,7 @@ interface Route {
 /** Headers that are transport, not call metadata. */
 const reserved = new Set(['content-type', 'te', 'host', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'user-agent', 'grpc-message-type']);
 
-function metadataOf(headers: http2.IncomingHttpHeaders): Metadata {
+function metadataOf(headers: RequestHeaders): Metadata {
   const md = Metadata();
   for (const [key, value] of Object.entries(headers)) {
     if (key.startsWith(':') || reserved.has(key) || value === undefined) continue;
@@ -53,15 +55,24 @@ function metadataOf(headers: http2.IncomingHttpHeaders): Metadata {
   return md;
 }
 
-function headersOf(md: Metadata): http2.OutgoingHttpHeaders {
-  const out: http2.OutgoingHttpHeaders = {};
+function headersOf(md: Metadata): HeaderField[] {
+  const out: HeaderField[] = [];
   for (const [key, values] of md) {
-    out[key] = key.endsWith('-bin')
-      ? (values as Uint8Array[]).map((v) => Buffer.from(v).toString('base64')).join(',')
-      : (values as string[]).join(',');
+    out.push([
+      key,
+      key.endsWith('-bin')
+        ? (values as Uint8Array[]).map((v) => Buffer.from(v).toString('base64')).join(',')
+        : (values as string[]).join(','),
+    ]);
   }
   return out;
 }
+
+const RESPONSE: readonly HeaderField[] = [[':status', '200'], ['content-type', 'application/grpc'], ['grpc-accept-encoding', 'identity']];
+const STATUS_OK: readonly HeaderField[] = [['grpc-status', '0']];
+// Encoded once: most calls send exactly these.
+const RESPONSE_BLOCK = encodeHeaders(RESPONSE);
+const STATUS_OK_BLOCK = encodeHeaders(STATUS_OK);
 
 const TIMEOUT_UNITS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
 /** setTimeout's limit (about 24.8 days); a longer delay fires after 1 ms. */
@@ -91,32 +102,23 @@ function encodeMessage(s: string): string {
 }
 
 /**
- * A gRPC server written straight on node:http2. grpc-js's server spends about twice containerd's CPU per
- * call in its own layers; this does only what the protocol needs (length-prefixed messages, deadlines,
- * metadata, status trailers, cancellation), so a unary call costs little more than the HTTP/2 stream.
+ * A gRPC server on our own HTTP/2 (see h2-connection.ts). grpc-js's server spends about twice containerd's
+ * CPU per call in its own layers, and node:http2 alone more than containerd's whole server; this does only
+ * what the protocol needs (length-prefixed messages, deadlines, metadata, status trailers, cancellation).
  * Compression is not offered (containerd's clients do not ask for it) and a compressed request is refused.
  */
 export function createRpcServer(root: Logger): RpcServer {
   const routes = new Map<string, Route>();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  const server = http2.createServer({
-    settings: { maxConcurrentStreams: 10_000, initialWindowSize: 4 << 20 },
-    maxSessionMemory: 64,
-  });
-  server.on('session', (session) => {
-    sessions.add(session);
-    // A connection-level window as large as a stream's, so one streaming call is not throttled by the
-    // connection's 64 KiB default.
-    session.once('connect', () => { try { session.setLocalWindowSize(16 << 20); } catch { /* closed already */ } });
-    session.once('close', () => sessions.delete(session));
-    session.on('error', () => {});
-  });
-  server.on('stream', (stream, headers) => {
-    void handle(stream, headers);
+  const connections = new Set<H2Connection>();
+  const server: Server = createServer((socket) => {
+    const c = serveH2(socket, (stream) => void handle(stream));
+    connections.add(c);
+    void c.closed.then(() => connections.delete(c));
   });
 
-  async function handle(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): Promise<void> {
-    const path = headers[':path'] ?? '';
+  async function handle(stream: H2Stream): Promise<void> {
+    const headers = stream.headers;
+    const path = (headers[':path'] as string | undefined) ?? '';
     const start = performance.now();
     let child: Logger | undefined;
     const log = () => (child ??= root.child({ method: path }));
@@ -130,9 +132,6 @@ export function createRpcServer(root: Logger): RpcServer {
     // Response header and trailer metadata, made only if a handler touches them.
     let header: Metadata | undefined;
     let trailer: Metadata | undefined;
-    const RESPONSE = { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' };
-
-    stream.on('error', () => {});
     stream.once('close', () => {
       if (!finished) abort();
     });
@@ -140,23 +139,22 @@ export function createRpcServer(root: Logger): RpcServer {
     const respondHeaders = () => {
       if (responded) return;
       responded = true;
-      stream.respond(header ? { ...RESPONSE, ...headersOf(header) } : RESPONSE, { waitForTrailers: true });
+      stream.respond(header ? [...RESPONSE, ...headersOf(header)] : RESPONSE_BLOCK);
     };
     const finish = (code: Status, message: string) => {
       if (finished) return;
       finished = true;
       if (timer) clearTimeout(timer);
-      if (stream.closed || stream.destroyed) return;
-      const status: http2.OutgoingHttpHeaders = code === Status.OK && !message ? { 'grpc-status': '0' } : { 'grpc-status': String(code), 'grpc-message': encodeMessage(message) };
-      if (trailer) Object.assign(status, headersOf(trailer));
+      if (stream.closed) return;
+      const fields: readonly HeaderField[] = code === Status.OK && !message ? STATUS_OK : [['grpc-status', String(code)], ['grpc-message', encodeMessage(message)]];
+      const status = trailer ? [...fields, ...headersOf(trailer)] : fields;
       if (!responded) {
         // Trailers-only: the whole answer in one HEADERS frame.
         responded = true;
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc', ...(header ? headersOf(header) : {}), ...status }, { endStream: true });
+        stream.respond([RESPONSE[0]!, RESPONSE[1]!, ...(header ? headersOf(header) : []), ...status], true);
         return;
       }
-      stream.once('wantTrailers', () => stream.sendTrailers(status));
-      stream.end();
+      stream.end(status === STATUS_OK ? STATUS_OK_BLOCK : status);
     };
     const logDone = (code: Status) => {
       if (root.isLevelEnabled('debug')) log().debug({ code: Status[code], ms: Math.round((performance.now() - start) * 1000) / 1000 }, 'rpc');
@@ -201,7 +199,7 @@ export function createRpcServer(root: Logger): RpcServer {
       if (canceled) throw new AbortError();
       if (finished) return;
       respondHeaders();
-      if (!stream.write(frame(method.responseSerialize(msg)))) {
+      if (!stream.write(frame(method.responseSerialize(msg))) && !stream.closed) {
         await new Promise<void>((resolve) => {
           const done = () => { stream.off('drain', done); stream.off('close', done); resolve(); };
           stream.on('drain', done);
@@ -244,10 +242,7 @@ export function createRpcServer(root: Logger): RpcServer {
           respondHeaders();
           finished = true;
           if (timer) clearTimeout(timer);
-          const status: http2.OutgoingHttpHeaders = { 'grpc-status': '0' };
-          if (trailer) Object.assign(status, headersOf(trailer));
-          stream.once('wantTrailers', () => stream.sendTrailers(status));
-          stream.end(frame(method.responseSerialize(res)));
+          stream.end(trailer ? [...STATUS_OK, ...headersOf(trailer)] : STATUS_OK_BLOCK, frame(method.responseSerialize(res)));
         }
       }
       finish(Status.OK, '');
@@ -285,11 +280,11 @@ export function createRpcServer(root: Logger): RpcServer {
     shutdown() {
       return new Promise((resolve) => {
         server.close(() => resolve());
-        for (const s of sessions) s.close();
+        for (const c of connections) c.close();
       });
     },
     forceShutdown() {
-      for (const s of sessions) s.destroy();
+      for (const c of connections) c.destroy();
       server.close();
     },
   };

@@ -40,6 +40,9 @@ const migrations: readonly string[] = [
 
 export function openLabelStore(path: string): LabelStore {
   const db = new Database(path);
+  // Only this process opens the file: take its lock once rather than per statement (set before WAL, so
+  // the WAL index stays in memory).
+  db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   // better-sqlite3 is synchronous, so a commit's fsync would stall every call in the process. In WAL
   // mode NORMAL loses no transaction to a crash of the process, only possibly the last ones to a power
