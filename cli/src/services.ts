@@ -7,7 +7,7 @@ import type { Registration, ServiceName } from '@flotilla/plugin';
  */
 export const serviceRegistrations: Record<ServiceName, () => Promise<readonly Registration[]>> = {
   content: async () => (await import('@flotilla/service-content')).contentPlugins,
-  'snapshotter-overlay': async () => [],
+  'snapshotter-overlay': async () => (await import('@flotilla/service-snapshotter-overlay')).overlayPlugins,
   'snapshotter-blockfile': async () => [],
   runtime: async () => [],
   sandbox: async () => [],
