@@ -1,36 +1,32 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startContainerd, type Containerd } from './support/containerd.js';
-import { flotillaBin } from './support/flotilla.js';
-import { run, waitFor } from './support/exec.js';
+import { startServiceProcess, type ServiceProcess } from './support/service-process.js';
+import { run } from './support/exec.js';
 
 // A real containerd loads Flotilla's content process as its content store: `[proxy_plugins.NAME]
 // type = "content"`, with its own local store disabled so every blob goes through ours.
 const dir = mkdtempSync(join(tmpdir(), 'proxy-content-'));
-const socket = join(dir, 'content.sock');
-const root = join(dir, 'root');
-let proc: ChildProcess;
+let p: ServiceProcess;
 let c: Containerd;
 
 beforeAll(async () => {
-  proc = spawn(flotillaBin, ['service', 'content', '--address', socket, '--root', root, '--state', join(dir, 'state')], { stdio: 'ignore' });
-  await waitFor(() => existsSync(socket), 'the content process socket');
+  p = await startServiceProcess('content');
   c = await startContainerd({
     extraConfig: `
 [proxy_plugins.flotilla]
   type = "content"
-  address = "${socket}"
+  address = "${p.socket}"
 `,
     disabledPlugins: ['io.containerd.content.v1.content'],
   });
 });
 afterAll(async () => {
   await c?.stop();
-  proc?.kill('SIGTERM');
+  await p?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -48,7 +44,7 @@ describe('the content process as containerd\'s proxy content plugin', () => {
     const ingest = await run('sh', ['-c', `ctr -a ${c.address} content ingest --expected-digest ${digest} proxied < ${file}`]);
     expect(ingest.code, ingest.stderr).toBe(0);
     // The bytes are in Flotilla's store, not containerd's.
-    expect(existsSync(join(root, 'io.containerd.content.v1.content', 'blobs', 'sha256', digest.slice(7)))).toBe(true);
+    expect(existsSync(join(p.root, 'io.containerd.content.v1.content', 'blobs', 'sha256', digest.slice(7)))).toBe(true);
     const got = await run('sh', ['-c', `ctr -a ${c.address} content get ${digest} | sha256sum`]);
     expect(got.stdout.split(' ')[0]).toBe(digest.slice(7));
     expect((await c.ctr(['content', 'label', digest, 'via=proxy'])).code).toBe(0);

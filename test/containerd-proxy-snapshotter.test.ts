@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startContainerd, type Containerd } from './support/containerd.js';
-import { flotillaBin } from './support/flotilla.js';
-import { run, waitFor } from './support/exec.js';
+import { startServiceProcess, type ServiceProcess } from './support/service-process.js';
+import { run } from './support/exec.js';
 import { ensureFixtures, REGISTRY } from './support/fixtures.js';
 import { imageChainId, readSnapshotTree } from './support/image-tree.js';
 import { diffTrees } from './support/tree.js';
@@ -13,21 +10,17 @@ import { diffTrees } from './support/tree.js';
 // A real containerd loads Flotilla's overlay snapshotter process as `[proxy_plugins.flotilla] type =
 // "snapshot"`: it unpacks images into it with its own differ and runs containers on its mounts. The trees
 // it unpacks there must be the trees it unpacks into its own overlayfs snapshotter.
-const dir = mkdtempSync(join(tmpdir(), 'proxy-snapshotter-'));
-const socket = join(dir, 'overlay.sock');
-const root = join(dir, 'root');
-let proc: ChildProcess;
+let p: ServiceProcess;
 let c: Containerd;
 
 beforeAll(async () => {
   await ensureFixtures();
-  proc = spawn(flotillaBin, ['service', 'snapshotter-overlay', '--address', socket, '--root', root, '--state', join(dir, 'state')], { stdio: 'ignore' });
-  await waitFor(() => existsSync(socket), 'the snapshotter process socket');
+  p = await startServiceProcess('snapshotter-overlay');
   c = await startContainerd({
     extraConfig: `
 [proxy_plugins.flotilla]
   type = "snapshot"
-  address = "${socket}"
+  address = "${p.socket}"
 `,
   });
 }, 600_000);
@@ -36,8 +29,7 @@ afterAll(async () => {
   // Containers and images go first: their snapshots are mounted from our root.
   await c?.ctr(['containers', 'rm', 'proxied']).catch(() => {});
   await c?.stop();
-  proc?.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
+  await p?.stop();
 });
 
 describe('the overlay snapshotter process as containerd\'s proxy snapshotter', () => {
@@ -54,7 +46,7 @@ describe('the overlay snapshotter process as containerd\'s proxy snapshotter', (
     }
     const chain = await imageChainId(`fixtures/${name}`);
     // The layers live in our process's root, not containerd's.
-    const ls = await run('sh', ['-c', `ls ${join(root, 'io.containerd.snapshotter.v1.overlayfs', 'snapshots')} | wc -l`]);
+    const ls = await run('sh', ['-c', `ls ${join(p.root, 'io.containerd.snapshotter.v1.overlayfs', 'snapshots')} | wc -l`]);
     expect(Number(ls.stdout.trim())).toBeGreaterThan(0);
     const ours = await readSnapshotTree(c.address, 'default', 'flotilla', chain);
     const theirs = await readSnapshotTree(c.address, 'default', 'overlayfs', chain);

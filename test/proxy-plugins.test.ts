@@ -10,10 +10,12 @@ import { createHealth, createRpcServer, definitionOf, listenUnix, requireNamespa
 import { startFlotilla, type Flotilla } from './support/flotilla.js';
 
 // A remote snapshotter as a vendor would ship it: its own process serving containerd's Snapshots API on a
-// socket. This one knows a single snapshot and records which namespace each call came from.
+// socket. This one keeps what it is asked to prepare (beside a layer of its own), labels every snapshot
+// with its vendor, and records which namespace each call came from.
 const dir = mkdtempSync(join(tmpdir(), 'proxy-'));
 const socket = join(dir, 'remote-snapshotter.sock');
-const seen: { method: string; namespace: string; snapshotter: string }[] = [];
+const seen: { method: string; namespace: string; snapshotter: string; key: string }[] = [];
+const prepared = new Set<string>();
 let remote: RpcServer;
 let f: Flotilla;
 
@@ -22,12 +24,18 @@ beforeAll(async () => {
   remote = createRpcServer(log);
   remote.add(definitionOf(Snapshots), withUnimplemented(Snapshots, {
     async *list(req, ctx) {
-      seen.push({ method: 'List', namespace: requireNamespace(ctx.metadata), snapshotter: req.snapshotter });
+      seen.push({ method: 'List', namespace: requireNamespace(ctx.metadata), snapshotter: req.snapshotter, key: '' });
       yield { info: [{ name: 'remote-layer', kind: Kind.COMMITTED, labels: { vendor: 'acme' } }] };
     },
+    async prepare(req, ctx) {
+      seen.push({ method: 'Prepare', namespace: requireNamespace(ctx.metadata), snapshotter: req.snapshotter, key: req.key });
+      prepared.add(req.key);
+      return { mounts: [{ type: 'bind', source: `/var/lib/acme/${req.key}`, target: '', options: ['rbind', 'rw'] }] };
+    },
     async stat(req, ctx) {
-      seen.push({ method: 'Stat', namespace: requireNamespace(ctx.metadata), snapshotter: req.snapshotter });
-      return { info: { name: req.key, kind: Kind.COMMITTED, labels: { vendor: 'acme' } } };
+      seen.push({ method: 'Stat', namespace: requireNamespace(ctx.metadata), snapshotter: req.snapshotter, key: req.key });
+      const kind = prepared.has(req.key) ? Kind.ACTIVE : Kind.COMMITTED;
+      return { info: { name: req.key, kind, labels: { vendor: 'acme' } } };
     },
   }));
   remote.add(definitionOf(Health), createHealth().implementation);
@@ -59,16 +67,27 @@ describe('[proxy_plugins]', () => {
     expect(p?.exports).toMatchObject({ root: '/var/lib/acme', address: socket });
   });
 
-  it('receive the Snapshots calls that name them, with the caller namespace', async () => {
+  it('receive the Snapshots calls that name them, with the caller namespace, behind the namespaced metadata', async () => {
+    // As in containerd, the gateway's metadata stands in front of a proxy snapshotter: a namespace sees
+    // only the snapshots it made, and the backend gets containerd's backend keys
+    // (`<namespace>/<sequence>/<key>`) with the caller's namespace.
+    const prepare = await f.ctr(['snapshots', '--snapshotter', 'acme', 'prepare', 'k1'], { namespace: 'team1' });
+    expect(prepare.code, prepare.stderr).toBe(0);
     const ls = await f.ctr(['snapshots', '--snapshotter', 'acme', 'ls'], { namespace: 'team1' });
     expect(ls.code, ls.stderr).toBe(0);
-    expect(ls.stdout).toMatch(/^remote-layer\s+Committed\s*$/m);
-    const info = await f.ctr(['snapshots', '--snapshotter', 'acme', 'info', 'some-key'], { namespace: 'team1' });
+    expect(ls.stdout).toMatch(/^k1\s+Active\s*$/m);
+    expect(ls.stdout).not.toMatch(/remote-layer/);
+    const info = await f.ctr(['snapshots', '--snapshotter', 'acme', 'info', 'k1'], { namespace: 'team1' });
     expect(info.code, info.stderr).toBe(0);
-    expect(JSON.parse(info.stdout)).toMatchObject({ Name: 'some-key', Labels: { vendor: 'acme' } });
+    // The backend's own labels show through the namespace's record.
+    expect(JSON.parse(info.stdout)).toMatchObject({ Name: 'k1', Kind: 'Active', Labels: { vendor: 'acme' } });
+    const other = await f.ctr(['snapshots', '--snapshotter', 'acme', 'ls'], { namespace: 'team2' });
+    expect(other.code, other.stderr).toBe(0);
+    expect(other.stdout).not.toMatch(/k1/);
     expect(seen).toEqual([
-      { method: 'List', namespace: 'team1', snapshotter: 'acme' },
-      { method: 'Stat', namespace: 'team1', snapshotter: 'acme' },
+      { method: 'Prepare', namespace: 'team1', snapshotter: 'acme', key: 'team1/1/k1' },
+      { method: 'Stat', namespace: 'team1', snapshotter: 'acme', key: 'team1/1/k1' },
+      { method: 'Stat', namespace: 'team1', snapshotter: 'acme', key: 'team1/1/k1' },
     ]);
   });
 

@@ -1,15 +1,19 @@
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createLogger, type Logger } from '@flotilla/log';
-import { loadConfig, type Config } from '@flotilla/config';
+import { createDeprecationLog, loadConfig } from '@flotilla/config';
 import { API_VERSION, isServiceName, serviceNames, type ServiceName } from '@flotilla/plugin';
+import { configCommand, configUsage, ConfigUsageError } from './config-command.js';
+import { logReport, replaceGeneratedFiles } from './config-report.js';
 
 // The gateway and each plugin process load only their own code: every process of the cluster is a Node
 // process, and what one never imports is memory the whole cluster never spends.
 
 const usage = `usage:
   flotilla daemon [--config FILE] [--address SOCK] [--root DIR] [--state DIR] [--log-level LEVEL]
-  flotilla service <${serviceNames.join('|')}> --address SOCK --root DIR [--state DIR] [--config FILE] [--log-level LEVEL]
+  flotilla service <${serviceNames.join('|')}> --address SOCK --root DIR [--state DIR] [--config FILE] [--log-level LEVEL] [--peer NAME=SOCK]...
+${configUsage}
   flotilla --version`;
 
 class UsageError extends Error {}
@@ -39,18 +43,21 @@ async function daemon(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  const config: Config = await loadConfig(values.config);
-  // Flags win over the file, as containerd's do.
-  if (values.address) config.grpc.address = values.address;
-  if (values.root) config.root = values.root;
-  if (values.state) config.state = values.state;
-  if (values['log-level']) config.debug.level = values['log-level'];
+  // Flags win over the file, as containerd's do. Older config versions are migrated in memory.
+  const loaded = await loadConfig(values.config, {
+    overrides: { address: values.address, root: values.root, state: values.state, logLevel: values['log-level'] },
+  });
+  const { config } = loaded;
   const log = createLogger({ service: 'gateway', level: config.debug.level });
+  const deprecations = createDeprecationLog();
+  logReport(loaded, log, deprecations);
+  await replaceGeneratedFiles(loaded.report.files, join(config.state, 'certs.d'));
   const main = fileURLToPath(import.meta.url);
   const { startGateway } = await import('@flotilla/gateway');
   const gateway = await startGateway({
     config,
     log,
+    deprecations,
     revision: process.env['FLOTILLA_REVISION'] ?? 'dev',
     processCommand: (name: ServiceName) => ({
       command: process.execPath,
@@ -80,6 +87,8 @@ async function service(argv: string[]): Promise<void> {
       state: { type: 'string' },
       config: { type: 'string', short: 'c' },
       'log-level': { type: 'string', short: 'l' },
+      // Another process's socket, for plugins that call it (e.g. content=/run/flotilla/plugins/content.sock).
+      peer: { type: 'string', multiple: true },
     },
     allowPositionals: true,
     strict: true,
@@ -87,7 +96,13 @@ async function service(argv: string[]): Promise<void> {
   const name = positionals[0];
   if (name === undefined || !isServiceName(name)) throw new UsageError(`unknown service ${JSON.stringify(name ?? '')}`);
   if (!values.address || !values.root) throw new UsageError('service needs --address and --root');
-  const config = values.config ? await loadConfig(values.config) : undefined;
+  const peers: Record<string, string> = {};
+  for (const p of values.peer ?? []) {
+    const eq = p.indexOf('=');
+    if (eq <= 0 || eq === p.length - 1) throw new UsageError(`--peer wants NAME=SOCKET, not ${JSON.stringify(p)}`);
+    peers[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  const config = values.config ? (await loadConfig(values.config, { overrides: { state: values.state } })).config : undefined;
   const log = createLogger({ service: name, level: values['log-level'] ?? config?.debug.level ?? 'info' });
   const [{ startPluginProcess }, { serviceRegistrations }] = await Promise.all([
     import('@flotilla/plugin'),
@@ -100,6 +115,7 @@ async function service(argv: string[]): Promise<void> {
     root: values.root,
     state: values.state ?? `/run/flotilla/${name}`,
     ...(config ? { config: config.plugins, disabled: config.disabledPlugins } : {}),
+    peers,
     log,
   });
   const stop = () => proc.close();
@@ -122,6 +138,8 @@ export async function main(argv: string[]): Promise<void> {
       return daemon(rest);
     case 'service':
       return service(rest);
+    case 'config':
+      return configCommand(rest);
     case '--version':
     case 'version':
       process.stdout.write(`flotilla ${API_VERSION}\n`);
@@ -132,7 +150,7 @@ export async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+  if (err instanceof UsageError || err instanceof ConfigUsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
     process.stderr.write(`flotilla: ${(err as Error).message}\n${usage}\n`);
     process.exit(2);
   }

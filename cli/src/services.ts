@@ -11,6 +11,6 @@ export const serviceRegistrations: Record<ServiceName, () => Promise<readonly Re
   'snapshotter-blockfile': async () => [],
   runtime: async () => [],
   sandbox: async () => [],
-  transfer: async () => [],
+  transfer: async () => (await import('@flotilla/service-transfer')).transferPlugins,
   nri: async () => [],
 };

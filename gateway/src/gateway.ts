@@ -5,8 +5,7 @@ import {
   Introspection,
   PluginsRequestSchema,
 } from '@flotilla/proto/containerd/services/introspection/v1/introspection_pb';
-import { Snapshots } from '@flotilla/proto/containerd/services/snapshots/v1/snapshots_pb';
-import type { Config } from '@flotilla/config';
+import { rejectRemovedSnapshotter, type Config, type DeprecationLog } from '@flotilla/config';
 import type { Logger } from '@flotilla/log';
 import {
   PluginType,
@@ -25,9 +24,14 @@ import { createImageStore } from './metadata/images.js';
 import { createNamespacedContent } from './metadata/content.js';
 import { unavailableContent } from './metadata/unavailable-content.js';
 import { contentSharingPolicy, gcOptions, supervisorOptions } from './settings.js';
-import { createCollector, GC_REF_CONTENT_PREFIX } from './gc/collect.js';
+import { createCollector } from './gc/collect.js';
+import { contentNode, labelReferences } from './gc/references.js';
 import { createRwLock } from './gc/rw-lock.js';
 import { contentService, remoteContentStore, type ContentStore } from '@flotilla/service-content';
+import { snapshotsService } from '@flotilla/snapshots';
+import { createNamespacedSnapshots, recordedSnapshotters, snapshotsHolder, type NamespacedSnapshots } from './metadata/snapshots.js';
+import { snapshotterByName } from './services/snapshots.js';
+import { backendSnapshotter } from './backend-snapshotter.js';
 import { leasesService } from './services/leases.js';
 import { imagesService } from './services/images.js';
 import { createExchange } from './events/exchange.js';
@@ -36,7 +40,8 @@ import { versionService } from './services/version.js';
 import { builtinProcesses } from './processes/builtins.js';
 import { attach, supervise, type Supervised } from './processes/supervisor.js';
 import { processBackend, proxyBackend, type Backend } from './backend.js';
-import { addRelay, bySnapshotter } from './router.js';
+import { addRelay } from './router.js';
+import { refuseRemovedApis } from './removed-apis.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -45,6 +50,8 @@ export interface GatewayOptions {
   processCommand(name: ServiceName): { command: string; args: string[] };
   /** Git revision or build id reported by the version service. */
   revision?: string;
+  /** Deprecation warnings (config migration seeds it), listed by introspection's Server call. */
+  deprecations?: DeprecationLog;
 }
 
 export interface Gateway {
@@ -65,6 +72,7 @@ function gatewayPlugins(): PluginRecord[] {
     { ...base, type: PluginType.GRPC, id: 'leases', requires: [PluginType.Metadata] },
     { ...base, type: PluginType.GRPC, id: 'images', requires: [PluginType.Event, PluginType.Metadata] },
     { ...base, type: PluginType.GRPC, id: 'content', requires: [PluginType.Metadata] },
+    { ...base, type: PluginType.GRPC, id: 'snapshots', requires: [PluginType.Metadata] },
     { ...base, type: PluginType.GC, id: 'scheduler', requires: [PluginType.Metadata] },
     { ...base, type: PluginType.GRPC, id: 'healthcheck' },
   ];
@@ -93,18 +101,24 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const socketDir = join(config.state, 'plugins');
   const processes = new Map<ServiceName, Supervised>();
   const remotePlugins = new Map<ServiceName, PluginRecord[]>();
+  const socketOf = (name: ServiceName) => supervision.external[name] ?? join(socketDir, `${name}.sock`);
+  // Every process learns where the others and the gateway listen (InitContext.peers).
+  const peerArgs = [
+    '--peer', `gateway=${config.grpc.address}`,
+    ...builtinProcesses.flatMap((p) => ['--peer', `${p.name}=${socketOf(p.name)}`]),
+  ];
   for (const p of builtinProcesses) {
     if (disabled.has(`${PluginType.Process}.${p.name}`) || disabled.has(p.name)) {
       log.info({ process: p.name }, 'plugin process disabled by config');
       continue;
     }
     const external = supervision.external[p.name];
-    const socket = external ?? join(socketDir, `${p.name}.sock`);
+    const socket = socketOf(p.name);
     const { command, args } = opts.processCommand(p.name);
     const sup = external !== undefined
       ? attach(p.name, external, { log })
       : supervise(
-        { name: p.name, command, args: [...args, '--address', socket, '--root', config.root, '--state', config.state], socket },
+        { name: p.name, command, args: [...args, '--address', socket, '--root', config.root, '--state', config.state, ...peerArgs], socket },
         { log, ...supervision.options },
       );
     // Learn what the process actually loaded, each time it (re)starts.
@@ -144,20 +158,23 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     ? remoteContentStore(contentProcess.channel, { writeWindow: 8 })
     : unavailableContent('the content plugin process is disabled by config');
   const lock = createRwLock();
+  // Each snapshotter's namespaced metadata, filled in below: the collector reads it at every collection.
+  const snapshotMetadata = new Map<string, NamespacedSnapshots>();
   const gc = createCollector({
     db,
     backend: contentBackend,
     lock,
     log: log.child({ component: 'gc' }),
-    // An image holds its target and whatever its own gc.ref labels name (containerd follows both).
+    // An image holds its target and whatever its own gc.ref labels name, blobs and snapshots alike
+    // (containerd follows both). Containers (their snapshot and labels) become a source beside this one.
     roots: [function* imageRoots() {
       for (const img of images.roots()) {
-        yield { namespace: img.namespace, digest: img.digest };
-        for (const [k, v] of Object.entries(img.labels)) {
-          if (k.startsWith(GC_REF_CONTENT_PREFIX)) yield { namespace: img.namespace, digest: v };
-        }
+        yield contentNode(img.namespace, img.digest);
+        yield* labelReferences(img.namespace, img.labels);
       }
     }],
+    snapshotters: () => snapshotMetadata.values(),
+    events,
     ...gcOptions(config.plugins[`${PluginType.GC}.scheduler`]),
   });
   const content = createNamespacedContent({
@@ -177,6 +194,24 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (sup) for (const s of p.snapshotters) snapshotters.set(s, processBackend(sup));
   }
   for (const [name, { backend, type }] of proxies) if (type === PluginType.Snapshotter) snapshotters.set(name, backend);
+  // Namespaces, keys, labels and parent chains are the gateway's; the backend holds the trees.
+  for (const [name, backend] of snapshotters) {
+    snapshotMetadata.set(name, createNamespacedSnapshots({
+      db,
+      name,
+      backend: backendSnapshotter(backend, name),
+      leases,
+      events,
+      log: log.child({ component: 'snapshots', snapshotter: name }),
+      onRemove: () => gc.schedule(),
+    }));
+  }
+  // A namespace with snapshots cannot go, snapshotter by snapshotter in name order as containerd lists
+  // them, including one no longer configured whose records remain. (Containers, when they come, are
+  // checked before snapshots, as containerd names them.)
+  for (const name of [...new Set([...snapshotMetadata.keys(), ...recordedSnapshotters(db)])].sort()) {
+    namespaces.addHolder(snapshotMetadata.get(name) ?? snapshotsHolder(db, name));
+  }
 
   const pluginRecords = (): PluginRecord[] => {
     const out = gatewayPlugins();
@@ -219,7 +254,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   leasesService(leases, gc).register(server);
   imagesService(images, events, gc).register(server);
   contentService((ctx) => content.store(requireNamespace(ctx.metadata), leaseOf(ctx.metadata))).register(server);
-  server.add(definitionOf(Introspection), createIntrospectionService({ uuid, plugins: pluginRecords }));
+  server.add(definitionOf(Introspection), createIntrospectionService({ uuid, plugins: pluginRecords, deprecations: () => opts.deprecations?.list() ?? [] }));
   server.add(definitionOf(Health), health.implementation);
   for (const p of builtinProcesses) {
     const sup = processes.get(p.name);
@@ -227,7 +262,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const backend = processBackend(sup);
     for (const service of p.services) addRelay(server, service, () => backend);
   }
-  addRelay(server, Snapshots, bySnapshotter((name) => snapshotters.get(name)));
+  snapshotsService(snapshotterByName((name) => snapshotMetadata.get(name) ?? rejectRemovedSnapshotter(name))).register(server);
+  refuseRemovedApis(server);
 
   await listenUnix(server, config.grpc.address);
   log.info({ address: config.grpc.address, processes: [...processes.keys()] }, 'gateway serving');

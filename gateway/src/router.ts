@@ -1,5 +1,4 @@
 import type { DescService } from '@bufbuild/protobuf';
-import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import {
   ClientError,
   createClientFactory,
@@ -8,7 +7,7 @@ import {
   type Client,
   type Channel,
 } from 'nice-grpc';
-import { InvalidArgumentError, UnavailableError } from '@flotilla/errdefs';
+import { UnavailableError } from '@flotilla/errdefs';
 import { rawDefinitionOf, type RpcServer } from '@flotilla/rpc';
 import type { Backend } from './backend.js';
 
@@ -89,28 +88,4 @@ export function addRelay(server: RpcServer, service: DescService, resolve: Resol
     }
   }
   server.add(def, impl as never);
-}
-
-/**
- * Read a string field from an encoded message without decoding the rest. Every Snapshots request carries
- * the snapshotter's name in field 1, which is all routing needs.
- */
-export function peekStringField(bytes: Raw, field: number): string {
-  const r = new BinaryReader(bytes);
-  while (r.pos < r.len) {
-    const [no, wt] = r.tag();
-    if (no === field && wt === WireType.LengthDelimited) return r.string();
-    r.skip(wt);
-  }
-  return '';
-}
-
-/** A resolver for the Snapshots service: by snapshotter name, containerd's error for an unknown one. */
-export function bySnapshotter(lookup: (name: string) => Backend | undefined): Resolver {
-  return (req) => {
-    const name = req ? peekStringField(req, 1) : '';
-    const b = lookup(name);
-    if (!b) throw new InvalidArgumentError(`snapshotter not loaded: ${name}`);
-    return b;
-  };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '@flotilla/errdefs';
+import { defaultDocument } from '@flotilla/config';
 import { contentSharingPolicy, gcOptions, supervisorOptions } from './settings.js';
 
 describe('gateway settings', () => {
@@ -23,5 +24,16 @@ describe('gateway settings', () => {
     expect(contentSharingPolicy({ 'io.containerd.metadata.v1.bolt': { content_sharing_policy: 'isolated' } })).toBe('isolated');
     expect(contentSharingPolicy({ 'io.containerd.metadata.v1.sqlite': { content_sharing_policy: 'isolated' } })).toBe('isolated');
     expect(() => contentSharingPolicy({ 'io.containerd.metadata.v1.bolt': { content_sharing_policy: 'open' } })).toThrow(InvalidArgumentError);
+  });
+
+  it('runs with the defaults `flotilla config default` prints', () => {
+    const plugins = defaultDocument()['plugins'] as Record<string, unknown>;
+    expect(gcOptions(plugins['io.containerd.gc.v1.scheduler'])).toEqual(gcOptions(undefined));
+    expect(contentSharingPolicy(plugins)).toBe(contentSharingPolicy({}));
+    // The supervisor's own defaults (processes/supervisor.ts).
+    expect(supervisorOptions(plugins['io.flotilla.process.v1'])).toEqual({
+      options: { initialBackoffMs: 100, maxBackoffMs: 10_000, startTimeoutMs: 15_000 },
+      external: {},
+    });
   });
 });

@@ -1,16 +1,14 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { create } from '@bufbuild/protobuf';
-import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from '@flotilla/proto/grpc/health/v1/health_pb';
 import { Namespaces, UpdateNamespaceRequestSchema } from '@flotilla/proto/containerd/services/namespaces/v1/namespace_pb';
-import { clientOf, dialUnix } from '@flotilla/rpc/client';
+import { clientOf } from '@flotilla/rpc/client';
 import { createLogger } from '@flotilla/log';
 import { createLocalStore, remoteContentStore } from '@flotilla/service-content';
-import { startFlotilla, flotillaBin, type Flotilla } from '../support/flotilla.js';
-import { waitFor } from '../support/exec.js';
+import { startFlotilla, type Flotilla } from '../support/flotilla.js';
+import { startServiceProcess } from '../support/service-process.js';
 import { contentSuite, type ContentTarget } from './suite.js';
 
 // containerd's content conformance suite against each way Flotilla serves content: the store in this
@@ -33,41 +31,9 @@ contentSuite('local store', async (): Promise<ContentTarget> => {
 });
 
 contentSuite('content process socket', async (): Promise<ContentTarget> => {
-  const dir = mkdtempSync(join(tmpdir(), 'content-suite-process-'));
-  const socket = join(dir, 'content.sock');
-  const logFile = join(dir, 'content.log');
-  const out = openSync(logFile, 'a');
-  const child = spawn(
-    flotillaBin,
-    ['service', 'content', '--address', socket, '--root', join(dir, 'root'), '--state', join(dir, 'state'), '--log-level', 'debug'],
-    { stdio: ['ignore', out, out] },
-  );
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const channel = dialUnix(socket);
-  const stop = async () => {
-    channel.close();
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    const health = clientOf(Health, channel);
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
-      const res = await health.check(create(HealthCheckRequestSchema, {}), { signal: AbortSignal.timeout(2000) });
-      return res.status === HealthCheckResponse_ServingStatus.SERVING;
-    }, 'the content process to serve', 30_000);
-  } catch (err) {
-    const log = readFileSync(logFile, 'utf8');
-    await stop();
-    throw new Error(`content process did not start: ${String(err)}\n${log.slice(-4000)}`);
-  }
-  const store = remoteContentStore(channel);
-  return { store: () => store, namespaced: false, cleanup: stop };
+  const p = await startServiceProcess('content');
+  const store = remoteContentStore(p.channel);
+  return { store: () => store, namespaced: false, cleanup: () => p.stop() };
 });
 
 /** The gateway; `policy` is containerd's `content_sharing_policy` of its metadata plugin. */

@@ -37,6 +37,8 @@ export interface Flotilla {
 export interface StartOptions {
   /** Extra TOML appended to the test's config file. */
   extraConfig?: string;
+  /** The whole config file (any version) instead of the test's own; extraConfig is still appended. */
+  config?: string;
   logLevel?: string;
 }
 
@@ -49,10 +51,10 @@ export async function startFlotilla(opts: StartOptions = {}): Promise<Flotilla> 
   const config = join(dir, 'config.toml');
   writeFileSync(
     config,
-    `version = 3
+    `${opts.config ?? `version = 3
 # Long enough that a test sees a killed plugin process as down before it is back.
 [plugins."io.flotilla.process.v1"]
-  initial_backoff = "1500ms"
+  initial_backoff = "1500ms"`}
 ${opts.extraConfig ?? ''}
 `,
   );

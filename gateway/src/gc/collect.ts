@@ -1,19 +1,39 @@
 import type { Logger } from '@flotilla/log';
 import type { ContentStore } from '@flotilla/service-content';
+import { SnapshotRemoveSchema } from '@flotilla/proto/containerd/events/snapshot_pb';
 import type { Db } from '../metadata/db.js';
+import type { Exchange } from '../events/exchange.js';
 import type { GarbageCollector } from './collector.js';
 import type { RwLock } from './rw-lock.js';
+import {
+  GC_EXPIRE_LABEL,
+  GC_FLAT_LABEL,
+  contentNode,
+  isRoot,
+  labelBackReferences,
+  labelReferences,
+  nodeId,
+  snapshotNode,
+  type GcNode,
+} from './references.js';
 
-/** Labels garbage collection reads, as containerd names them. */
-export const GC_ROOT_LABEL = 'containerd.io/gc.root';
-export const GC_EXPIRE_LABEL = 'containerd.io/gc.expire';
-export const GC_FLAT_LABEL = 'containerd.io/gc.flat';
-export const GC_REF_CONTENT_PREFIX = 'containerd.io/gc.ref.content';
+/**
+ * Something outside the content and snapshot tables that keeps objects alive, asked at every collection:
+ * images (their targets and gc.ref labels) today; containers (their snapshot and labels) are the next
+ * source, with nothing here to change. Each node it yields is a root and is followed like any other.
+ */
+export type RootSource = () => Iterable<GcNode>;
 
-/** A blob some object outside the content tables keeps alive (an image's target, a container's...). */
-export interface ContentRef {
-  readonly namespace: string;
-  readonly digest: string;
+/**
+ * One snapshotter as garbage collection drives it (metadata/snapshots.ts). Records dropped here make it
+ * dirty; `sweep` then removes, from the backend, the snapshots no record names, and has the backend
+ * clean up. A snapshotter with nothing removed since its last sweep is left alone, as in containerd.
+ */
+export interface SnapshotterCollection {
+  readonly name: string;
+  markDirty(): void;
+  /** Resolves with how many backend snapshots went. */
+  sweep(): Promise<number>;
 }
 
 export interface CollectorOptions {
@@ -22,8 +42,12 @@ export interface CollectorOptions {
   backend: ContentStore;
   lock: RwLock;
   log: Logger;
-  /** Other holders of content, asked at every collection (images, containers, ...). */
-  roots: readonly (() => Iterable<ContentRef>)[];
+  /** Other holders, asked at every collection (images, containers, ...). */
+  roots: readonly RootSource[];
+  /** The snapshotters in front of which the gateway keeps snapshot records; read at every collection. */
+  snapshotters?: () => Iterable<SnapshotterCollection>;
+  /** Where `/snapshot/remove` goes for each record collection drops, as containerd publishes it. */
+  events?: Exchange;
   /** Collect on this period as well as after deletions (0 = only when asked). */
   intervalMs?: number;
   /** Coalesce a burst of deletions into one collection after this long. */
@@ -37,6 +61,10 @@ export interface CollectionStats {
   ingestsExpired: number;
   blobsRemoved: number;
   ingestsAborted: number;
+  /** Snapshot records dropped from namespaces. */
+  snapshotsRemoved: number;
+  /** Snapshots removed from backend snapshotters (each sweep's own, records or not). */
+  backendSnapshotsRemoved: number;
 }
 
 export interface Collector extends GarbageCollector {
@@ -47,12 +75,33 @@ export interface Collector extends GarbageCollector {
 
 const key = (ns: string, d: string) => `${ns}\u0000${d}`;
 
+interface LabelRow {
+  namespace: string;
+  key: string;
+  value: string;
+}
+
+/** Rows of `(object, key, value)` gathered into each object's labels. */
+function groupLabels<R extends LabelRow>(rows: readonly R[], idOf: (r: R) => string): Map<string, { row: R; labels: Record<string, string> }> {
+  const out = new Map<string, { row: R; labels: Record<string, string> }>();
+  for (const r of rows) {
+    const id = idOf(r);
+    let o = out.get(id);
+    if (!o) out.set(id, (o = { row: r, labels: {} }));
+    o.labels[r.key] = r.value;
+  }
+  return out;
+}
+
 /**
- * Mark and sweep, containerd's way. Roots: unexpired leases' resources, content labelled
+ * Mark and sweep, containerd's way, over content and snapshots. Roots: unexpired leases' resources
+ * (a flat lease holds only what it names, and a snapshot's parents), content and snapshots labelled
  * `containerd.io/gc.root`, unexpired ingests (and the blob a shared ingest stands on), and whatever the
- * root providers name (images' targets...). From each marked blob, `containerd.io/gc.ref.content*` labels
- * mark more blobs in the same namespace. Unmarked content records are dropped; then every blob and ingest
- * in the content process that no namespace records anymore is removed from disk.
+ * root sources name (images...). From each marked object, `containerd.io/gc.ref.content*` and
+ * `containerd.io/gc.ref.snapshot.<snapshotter>*` labels mark more in the same namespace, a snapshot marks
+ * its parent, and an object that names a marked one in a `containerd.io/gc.bref.*` label is marked with
+ * it. Unmarked content and snapshot records are dropped; then every blob and ingest in the content
+ * process that no namespace records is removed from disk, and every dirty snapshotter is swept.
  */
 export function createCollector(opts: CollectorOptions): Collector {
   const { db, backend, lock, log } = opts;
@@ -68,11 +117,14 @@ export function createCollector(opts: CollectorOptions): Collector {
     deleteContent: db.prepare('DELETE FROM content WHERE namespace = ? AND digest = ?'),
     ingests: db.prepare('SELECT namespace, ref, bref, expected, expires_at FROM ingests'),
     deleteIngest: db.prepare('DELETE FROM ingests WHERE namespace = ? AND ref = ?'),
+    snapshots: db.prepare('SELECT namespace, snapshotter, key, parent FROM snapshots'),
+    snapshotLabels: db.prepare('SELECT namespace, snapshotter, snapshot, key, value FROM snapshot_labels'),
+    deleteSnapshot: db.prepare('DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?'),
   };
 
   /** The metadata half: one SQLite transaction, so nothing changes between mark and sweep. */
   const sweepMetadata = db.transaction((t: number) => {
-    const stats = { leasesExpired: 0, contentRemoved: 0, ingestsExpired: 0 };
+    const stats = { leasesExpired: 0, contentRemoved: 0, ingestsExpired: 0, snapshotsRemoved: 0 };
     const flatLeases = new Set<string>();
     for (const l of q.leases.all() as { namespace: string; id: string; expire: string | null; flat: string | null }[]) {
       if (l.expire !== null) {
@@ -86,20 +138,42 @@ export function createCollector(opts: CollectorOptions): Collector {
       if (l.flat !== null) flatLeases.add(key(l.namespace, l.id));
     }
 
-    const refs = new Map<string, string[]>();
-    const roots: { k: string; follow: boolean }[] = [];
-    for (const r of q.contentLabels.all() as { namespace: string; digest: string; key: string; value: string }[]) {
-      const k = key(r.namespace, r.digest);
-      if (r.key === GC_ROOT_LABEL) roots.push({ k, follow: true });
-      else if (r.key.startsWith(GC_REF_CONTENT_PREFIX)) {
-        let l = refs.get(k);
-        if (!l) refs.set(k, (l = []));
-        l.push(key(r.namespace, r.value));
+    // The graph: what each object names (labels, a snapshot's parent), and who names each object back.
+    const refs = new Map<string, GcNode[]>();
+    const backRefs = new Map<string, GcNode[]>();
+    const parents = new Map<string, GcNode>();
+    const roots: { node: GcNode; flat: boolean }[] = [];
+    const addLabels = (node: GcNode, labels: Record<string, string>) => {
+      const id = nodeId(node);
+      if (isRoot(labels)) roots.push({ node, flat: false });
+      const forward = labelReferences(node.namespace, labels);
+      if (forward.length > 0) refs.set(id, forward);
+      for (const owner of labelBackReferences(node.namespace, labels)) {
+        const oid = nodeId(owner);
+        let l = backRefs.get(oid);
+        if (!l) backRefs.set(oid, (l = []));
+        l.push(node);
       }
+    };
+    type ContentLabel = LabelRow & { digest: string };
+    for (const { row, labels } of groupLabels(q.contentLabels.all() as ContentLabel[], (r) => key(r.namespace, r.digest)).values()) {
+      addLabels(contentNode(row.namespace, row.digest), labels);
     }
+    type SnapshotLabel = LabelRow & { snapshotter: string; snapshot: string };
+    for (const { row, labels } of groupLabels(q.snapshotLabels.all() as SnapshotLabel[], (r) => nodeId(snapshotNode(r.namespace, r.snapshotter, r.snapshot))).values()) {
+      addLabels(snapshotNode(row.namespace, row.snapshotter, row.snapshot), labels);
+    }
+    const snapshots = q.snapshots.all() as { namespace: string; snapshotter: string; key: string; parent: string }[];
+    for (const sn of snapshots) {
+      if (sn.parent !== '') parents.set(nodeId(snapshotNode(sn.namespace, sn.snapshotter, sn.key)), snapshotNode(sn.namespace, sn.snapshotter, sn.parent));
+    }
+
     const liveIngests = new Set<string>();
+    const SNAPSHOTS = 'snapshots/';
     for (const r of q.leaseResources.all() as { namespace: string; lease: string; type: string; id: string }[]) {
-      if (r.type === 'content') roots.push({ k: key(r.namespace, r.id), follow: !flatLeases.has(key(r.namespace, r.lease)) });
+      const flat = flatLeases.has(key(r.namespace, r.lease));
+      if (r.type === 'content') roots.push({ node: contentNode(r.namespace, r.id), flat });
+      else if (r.type.startsWith(SNAPSHOTS)) roots.push({ node: snapshotNode(r.namespace, r.type.slice(SNAPSHOTS.length), r.id), flat });
       else if (r.type === 'ingests') liveIngests.add(key(r.namespace, r.id));
     }
     const heldByIngest = new Set<string>();
@@ -111,20 +185,40 @@ export function createCollector(opts: CollectorOptions): Collector {
       }
       if (i.expected) heldByIngest.add(i.expected);
     }
-    for (const source of opts.roots) for (const r of source()) roots.push({ k: key(r.namespace, r.digest), follow: true });
+    for (const source of opts.roots) for (const node of source()) roots.push({ node, flat: false });
 
-    const marked = new Set<string>();
+    // Reached fully, an object follows everything it names; reached only through a flat lease, a snapshot
+    // still keeps its parents (its tree is made of them) but nothing its labels name.
+    const full = new Set<string>();
+    const flat = new Set<string>();
     const stack = roots;
     while (stack.length > 0) {
-      const { k, follow } = stack.pop()!;
-      if (marked.has(k)) continue;
-      marked.add(k);
-      if (follow) for (const child of refs.get(k) ?? []) if (!marked.has(child)) stack.push({ k: child, follow: true });
+      const { node, flat: isFlat } = stack.pop()!;
+      const id = nodeId(node);
+      if (full.has(id) || (isFlat && flat.has(id))) continue;
+      (isFlat ? flat : full).add(id);
+      const parent = parents.get(id);
+      if (parent) stack.push({ node: parent, flat: isFlat });
+      if (isFlat) continue;
+      for (const n of refs.get(id) ?? []) stack.push({ node: n, flat: false });
+      for (const n of backRefs.get(id) ?? []) stack.push({ node: n, flat: false });
     }
+    const live = (n: GcNode) => {
+      const id = nodeId(n);
+      return full.has(id) || flat.has(id);
+    };
+
     for (const c of q.content.all() as { namespace: string; digest: string }[]) {
-      if (marked.has(key(c.namespace, c.digest))) continue;
+      if (live(contentNode(c.namespace, c.digest))) continue;
       q.deleteContent.run(c.namespace, c.digest);
       stats.contentRemoved++;
+    }
+    const removedSnapshots: { namespace: string; snapshotter: string; key: string }[] = [];
+    for (const sn of snapshots) {
+      if (live(snapshotNode(sn.namespace, sn.snapshotter, sn.key))) continue;
+      q.deleteSnapshot.run(sn.namespace, sn.snapshotter, sn.key);
+      removedSnapshots.push(sn);
+      stats.snapshotsRemoved++;
     }
     // What the backend must keep after this: every blob some namespace still records, every blob a shared
     // ingest stands on, every ingest some namespace still has open.
@@ -132,32 +226,58 @@ export function createCollector(opts: CollectorOptions): Collector {
     for (const c of q.content.all() as { digest: string }[]) keepBlobs.add(c.digest);
     const keepIngests = new Set<string>();
     for (const i of q.ingests.all() as { bref: string }[]) keepIngests.add(i.bref);
-    return { stats, keepBlobs, keepIngests };
+    return { stats, keepBlobs, keepIngests, removedSnapshots };
   });
+
+  /** Each dirty snapshotter's backend, side by side; one that fails is logged and tried next time. */
+  const sweepSnapshotters = async (snapshotters: readonly SnapshotterCollection[]): Promise<number> => {
+    const counts = await Promise.all(snapshotters.map((sn) => sn.sweep().catch((err: unknown) => {
+      log.warn({ err, snapshotter: sn.name }, 'gc: snapshot garbage collection failed');
+      return 0;
+    })));
+    return counts.reduce((a, b) => a + b, 0);
+  };
 
   const run = async (): Promise<CollectionStats> => {
     const start = performance.now();
-    // The backend sweep must not race a commit: a blob committed in the backend but not yet recorded
-    // in its namespace would look like garbage.
-    return lock.write(async () => {
-      const { stats, keepBlobs, keepIngests } = sweepMetadata(now());
-      let blobsRemoved = 0;
-      let ingestsAborted = 0;
-      const doomed: string[] = [];
-      for await (const info of backend.list()) if (!keepBlobs.has(info.digest)) doomed.push(info.digest);
-      for (const d of doomed) {
-        await backend.delete(d).catch((err: unknown) => log.warn({ err, digest: d }, 'gc: could not remove blob'));
-        blobsRemoved++;
-      }
-      for (const st of await backend.listStatuses()) {
-        if (keepIngests.has(st.ref)) continue;
-        await backend.abort(st.ref).catch((err: unknown) => log.warn({ err, ref: st.ref }, 'gc: could not abort ingest'));
-        ingestsAborted++;
-      }
-      const all = { ...stats, blobsRemoved, ingestsAborted };
+    const sweeping: Promise<number>[] = [];
+    try {
+      // The content sweep must not race a commit: a blob committed in the backend but not yet recorded in
+      // its namespace would look like garbage. Snapshotters guard the same window with locks of their own,
+      // so their sweeps start as soon as the records are settled and run beside the content sweep.
+      const partial = await lock.write(async () => {
+        const { stats, keepBlobs, keepIngests, removedSnapshots } = sweepMetadata(now());
+        for (const r of removedSnapshots) {
+          opts.events?.publish(r.namespace, '/snapshot/remove', SnapshotRemoveSchema, { key: r.key, snapshotter: r.snapshotter });
+        }
+        const touched = new Set(removedSnapshots.map((r) => r.snapshotter));
+        const snapshotters = [...(opts.snapshotters?.() ?? [])];
+        for (const sn of snapshotters) if (touched.has(sn.name)) sn.markDirty();
+        sweeping.push(sweepSnapshotters(snapshotters));
+
+        let blobsRemoved = 0;
+        let ingestsAborted = 0;
+        const doomed: string[] = [];
+        for await (const info of backend.list()) if (!keepBlobs.has(info.digest)) doomed.push(info.digest);
+        for (const d of doomed) {
+          await backend.delete(d).catch((err: unknown) => log.warn({ err, digest: d }, 'gc: could not remove blob'));
+          blobsRemoved++;
+        }
+        for (const st of await backend.listStatuses()) {
+          if (keepIngests.has(st.ref)) continue;
+          await backend.abort(st.ref).catch((err: unknown) => log.warn({ err, ref: st.ref }, 'gc: could not abort ingest'));
+          ingestsAborted++;
+        }
+        return { ...stats, blobsRemoved, ingestsAborted };
+      });
+      const backendSnapshotsRemoved = (await Promise.all(sweeping)).reduce((a, b) => a + b, 0);
+      const all = { ...partial, backendSnapshotsRemoved };
       log.info({ ...all, ms: Math.round(performance.now() - start) }, 'garbage collected');
       return all;
-    });
+    } finally {
+      // A collection is over only once its snapshotters are swept, whatever became of the content.
+      await Promise.all(sweeping);
+    }
   };
 
   let running: Promise<CollectionStats> | undefined;

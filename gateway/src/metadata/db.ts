@@ -101,6 +101,37 @@ const migrations: readonly string[] = [
      PRIMARY KEY (namespace, image, key),
      FOREIGN KEY (namespace, image) REFERENCES images(namespace, name) ON DELETE CASCADE
    ) WITHOUT ROWID;`,
+  // Snapshots as each namespace sees them, per snapshotter: the caller's key (or committed name) and the
+  // backend's key for it (`<namespace>/<sequence>/<key>`), the parent's name in the same namespace and
+  // snapshotter, times and labels; the kind is the backend's. A snapshot holds its namespace open. The
+  // sequences outlive their namespace on purpose: a namespace deleted and made again must not hand out a
+  // backend key that a not yet collected snapshot of the old one still has.
+  `CREATE TABLE snapshots (
+     namespace TEXT NOT NULL REFERENCES namespaces(name),
+     snapshotter TEXT NOT NULL,
+     key TEXT NOT NULL,
+     bkey TEXT NOT NULL,
+     parent TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (namespace, snapshotter, key)
+   ) WITHOUT ROWID;
+   CREATE INDEX snapshots_by_parent ON snapshots (namespace, snapshotter, parent);
+   CREATE TABLE snapshot_labels (
+     namespace TEXT NOT NULL,
+     snapshotter TEXT NOT NULL,
+     snapshot TEXT NOT NULL,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (namespace, snapshotter, snapshot, key),
+     FOREIGN KEY (namespace, snapshotter, snapshot) REFERENCES snapshots(namespace, snapshotter, key) ON DELETE CASCADE
+   ) WITHOUT ROWID;
+   CREATE TABLE snapshot_sequences (
+     namespace TEXT NOT NULL,
+     snapshotter TEXT NOT NULL,
+     last INTEGER NOT NULL,
+     PRIMARY KEY (namespace, snapshotter)
+   ) WITHOUT ROWID;`,
 ];
 
 /**

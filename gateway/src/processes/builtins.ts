@@ -10,7 +10,7 @@ export interface BuiltinProcess {
   readonly name: ServiceName;
   /** containerd API services this process owns: the gateway relays their calls to it unchanged. */
   readonly services: readonly DescService[];
-  /** Snapshotter names it serves; Snapshots calls are routed by the request's `snapshotter` field. */
+  /** Snapshotter names it serves: the gateway's namespaced snapshot metadata fronts it under each. */
   readonly snapshotters: readonly string[];
 }
 

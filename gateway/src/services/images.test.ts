@@ -7,7 +7,7 @@ import { Metadata } from 'nice-grpc';
 import { Images } from '@flotilla/proto/containerd/services/images/v1/images_pb';
 import { ImageCreateSchema, ImageDeleteSchema, ImageUpdateSchema } from '@flotilla/proto/containerd/events/image_pb';
 import type { Envelope } from '@flotilla/proto/containerd/types/event_pb';
-import { InvalidArgumentError, NotFoundError } from '@flotilla/errdefs';
+import { InvalidArgumentError, NotFoundError, NotImplementedError } from '@flotilla/errdefs';
 import { createLogger } from '@flotilla/log';
 import { createRpcServer, listenUnix, type RpcServer } from '@flotilla/rpc';
 import { clientOf, dialUnix } from '@flotilla/rpc/client';
@@ -118,5 +118,23 @@ describe('images service', () => {
     // A failed deletion asks for nothing.
     await expect(images.delete({ name: 'b', sync: true }, ns)).rejects.toThrow(NotFoundError);
     expect(gcCalls).toHaveLength(3);
+  });
+
+  it('refuses a Docker schema 1 target at Create and Update, and publishes nothing for it', async () => {
+    const images = clientOf(Images, channel);
+    for (const mediaType of ['application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws']) {
+      const err = await images.create({ image: { name: 's1', target: { ...target, mediaType } } }, ns).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NotImplementedError);
+      expect((err as Error).message).toMatch(/no longer supported since containerd 2\.0.*manifest\.v2\+json.*oci\.image\.manifest\.v1\+json/);
+    }
+    await images.create({ image: { name: 'ok', target } }, ns);
+    const schema1 = { ...target, mediaType: 'application/vnd.docker.distribution.manifest.v1+prettyjws' };
+    await expect(images.update({ image: { name: 'ok', target: schema1 } }, ns)).rejects.toThrow(NotImplementedError);
+    await expect(images.update({ image: { name: 'ok', target: schema1 }, updateMask: { paths: ['target'] } }, ns)).rejects.toThrow(NotImplementedError);
+    // An update that leaves the target alone is not about the target's type.
+    await images.update({ image: { name: 'ok', target: schema1, labels: { a: 'b' } }, updateMask: { paths: ['labels'] } }, ns);
+    expect((await images.get({ name: 'ok' }, ns)).image?.target?.mediaType).toBe(target.mediaType);
+    await tick();
+    expect(topics().map((t) => t[1])).toEqual(['/images/create', '/images/update']);
   });
 });

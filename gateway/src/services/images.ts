@@ -9,6 +9,7 @@ import {
 } from '@flotilla/proto/containerd/services/images/v1/images_pb';
 import { ImageCreateSchema, ImageDeleteSchema, ImageUpdateSchema } from '@flotilla/proto/containerd/events/image_pb';
 import { InvalidArgumentError } from '@flotilla/errdefs';
+import { rejectSchema1MediaType } from '@flotilla/config';
 import { definitionOf, requireNamespace, type Implementation, type RpcServer } from '@flotilla/rpc';
 import type { GrpcService } from '@flotilla/plugin';
 import type { ImageStore } from '../metadata/images.js';
@@ -19,7 +20,9 @@ import { imageFromProto, imageToProto } from '../convert.js';
 /**
  * containerd.services.images.v1 over the metadata store, as containerd's images service: every change is
  * published (`/images/create`, `/images/update`, `/images/delete`), and a deletion asks for garbage
- * collection, which a `sync` deletion waits for.
+ * collection, which a `sync` deletion waits for. An image whose target is a Docker schema 1 manifest is
+ * refused (NotImplemented, as containerd 2.0 refuses pulling one): nothing here can read it any more, and
+ * a record of it would only fail later. Records already stored are still listed and deleted.
  */
 export function imagesService(store: ImageStore, events: Exchange, gc: GarbageCollector): GrpcService {
   /** containerd checks the name before the namespace (which only its store requires). */
@@ -39,6 +42,7 @@ export function imagesService(store: ImageStore, events: Exchange, gc: GarbageCo
     async create(req, ctx) {
       const image = named(req.image);
       const ns = requireNamespace(ctx.metadata);
+      rejectSchema1MediaType(image.target?.mediaType ?? '');
       const created = store.create(ns, imageFromProto(image),
         req.sourceDateEpoch ? { createdAt: timestampDate(req.sourceDateEpoch) } : {});
       events.publish(ns, '/images/create', ImageCreateSchema, { name: created.name, labels: { ...created.labels } });
@@ -47,7 +51,9 @@ export function imagesService(store: ImageStore, events: Exchange, gc: GarbageCo
     async update(req, ctx) {
       const image = named(req.image);
       const ns = requireNamespace(ctx.metadata);
-      const updated = store.update(ns, imageFromProto(image), req.updateMask?.paths ?? [],
+      const paths = req.updateMask?.paths ?? [];
+      if (paths.length === 0 || paths.includes('target')) rejectSchema1MediaType(image.target?.mediaType ?? '');
+      const updated = store.update(ns, imageFromProto(image), paths,
         req.sourceDateEpoch ? { updatedAt: timestampDate(req.sourceDateEpoch) } : {});
       events.publish(ns, '/images/update', ImageUpdateSchema, { name: updated.name, labels: { ...updated.labels } });
       return create(UpdateImageResponseSchema, { image: imageToProto(updated) });

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { parse, TomlError } from 'smol-toml';
-import { InvalidArgumentError, FailedPreconditionError, NotFoundError } from '@flotilla/errdefs';
+import { InvalidArgumentError } from '@flotilla/errdefs';
+import { isTable, toPlain, type Table } from './table.js';
 
 /** An operator's external plugin: `[proxy_plugins.NAME]`, as containerd reads it. */
 export interface ProxyPluginConfig {
@@ -13,7 +12,7 @@ export interface ProxyPluginConfig {
   exports: Record<string, string>;
 }
 
-/** The settings Flotilla acts on, from a containerd-format (version 3) config.toml. */
+/** The settings Flotilla acts on, read from a (migrated) version 3 configuration. */
 export interface Config {
   version: number;
   root: string;
@@ -42,9 +41,6 @@ export function defaultConfig(): Config {
   };
 }
 
-type Table = Record<string, unknown>;
-const isTable = (v: unknown): v is Table => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
-
 function str(t: Table, key: string, where: string, fallback: string): string {
   const v = t[key];
   if (v === undefined) return fallback;
@@ -67,82 +63,47 @@ function strings(t: Table, key: string, where: string): string[] {
   return v as string[];
 }
 
-/** Parse config text. Syntax errors name the file, line and column. */
-export function parseConfig(text: string, file = 'config.toml'): Config {
-  let doc: Table;
-  try {
-    doc = parse(text) as Table;
-  } catch (err) {
-    if (err instanceof TomlError) {
-      throw new InvalidArgumentError(`${file}:${err.line}:${err.column}: ${err.message.split('\n')[0]}`, { cause: err });
-    }
-    throw err;
-  }
-  const version = int(doc, 'version', '', 1);
-  if (version !== 3) {
-    throw new FailedPreconditionError(`${file}: config version ${version} is not read yet; write a version 3 config`);
-  }
-  const cfg = defaultConfig();
-  cfg.version = version;
-  cfg.root = str(doc, 'root', '', cfg.root);
-  cfg.state = str(doc, 'state', '', cfg.state);
-  const grpc = isTable(doc['grpc']) ? doc['grpc'] : {};
-  cfg.grpc = {
-    address: str(grpc, 'address', 'grpc.', cfg.grpc.address),
-    uid: int(grpc, 'uid', 'grpc.', 0),
-    gid: int(grpc, 'gid', 'grpc.', 0),
-  };
-  const debug = isTable(doc['debug']) ? doc['debug'] : {};
-  cfg.debug = { level: str(debug, 'level', 'debug.', cfg.debug.level) || 'info' };
-  cfg.disabledPlugins = strings(doc, 'disabled_plugins', '');
-  const proxies = doc['proxy_plugins'];
-  if (proxies !== undefined) {
-    if (!isTable(proxies)) throw new InvalidArgumentError(`${file}: proxy_plugins must be a table`);
-    for (const [name, raw] of Object.entries(proxies)) {
-      if (!isTable(raw)) throw new InvalidArgumentError(`${file}: proxy_plugins.${name} must be a table`);
-      const where = `proxy_plugins.${name}.`;
-      const exportsRaw = raw['exports'];
-      const exports: Record<string, string> = {};
-      if (exportsRaw !== undefined) {
-        if (!isTable(exportsRaw)) throw new InvalidArgumentError(`${where}exports: expected a table`);
-        for (const [k, v] of Object.entries(exportsRaw)) exports[k] = String(v);
-      }
-      const p: ProxyPluginConfig = {
-        type: str(raw, 'type', where, ''),
-        address: str(raw, 'address', where, ''),
-        capabilities: strings(raw, 'capabilities', where),
-        exports,
-      };
-      const platform = str(raw, 'platform', where, '');
-      if (platform) p.platform = platform;
-      if (!p.type) throw new InvalidArgumentError(`${where}type must be set`);
-      if (!p.address) throw new InvalidArgumentError(`${where}address must be set`);
-      cfg.proxyPlugins[name] = p;
-    }
-  }
-  const plugins = doc['plugins'];
-  if (plugins !== undefined) {
-    if (!isTable(plugins)) throw new InvalidArgumentError(`${file}: plugins must be a table`);
-    cfg.plugins = plugins;
-  }
-  return cfg;
+function table(t: Table, key: string, where: string): Table {
+  const v = t[key];
+  if (v === undefined) return {};
+  if (!isTable(v)) throw new InvalidArgumentError(`${where}${key}: expected a table`);
+  return v;
 }
 
 /**
- * Load a config file. The default path may be absent (defaults apply, as in containerd); a path the
- * operator named must exist.
+ * The typed settings of a version 3 document; empty values fall back to the defaults, as they do in
+ * containerd (an empty `root` is no root).
  */
-export async function loadConfig(path: string | undefined): Promise<Config> {
-  const file = path ?? DEFAULT_CONFIG_PATH;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      if (path === undefined) return defaultConfig();
-      throw new NotFoundError(`config file ${file}`);
-    }
-    throw err;
+export function configFromDocument(doc: Table): Config {
+  const cfg = defaultConfig();
+  cfg.root = str(doc, 'root', '', '') || cfg.root;
+  cfg.state = str(doc, 'state', '', '') || cfg.state;
+  const grpc = table(doc, 'grpc', '');
+  cfg.grpc = {
+    address: str(grpc, 'address', 'grpc.', '') || cfg.grpc.address,
+    uid: int(grpc, 'uid', 'grpc.', 0),
+    gid: int(grpc, 'gid', 'grpc.', 0),
+  };
+  const debug = table(doc, 'debug', '');
+  cfg.debug = { level: str(debug, 'level', 'debug.', '') || cfg.debug.level };
+  cfg.disabledPlugins = strings(doc, 'disabled_plugins', '');
+  for (const [name, raw] of Object.entries(table(doc, 'proxy_plugins', ''))) {
+    const where = `proxy_plugins.${name}.`;
+    if (!isTable(raw)) throw new InvalidArgumentError(`proxy_plugins.${name}: expected a table`);
+    const exports: Record<string, string> = {};
+    for (const [k, v] of Object.entries(table(raw, 'exports', where))) exports[k] = String(v);
+    const p: ProxyPluginConfig = {
+      type: str(raw, 'type', where, ''),
+      address: str(raw, 'address', where, ''),
+      capabilities: strings(raw, 'capabilities', where),
+      exports,
+    };
+    const platform = str(raw, 'platform', where, '');
+    if (platform) p.platform = platform;
+    if (!p.type) throw new InvalidArgumentError(`${where}type must be set`);
+    if (!p.address) throw new InvalidArgumentError(`${where}address must be set`);
+    cfg.proxyPlugins[name] = p;
   }
-  return parseConfig(text, file);
+  cfg.plugins = toPlain(table(doc, 'plugins', ''));
+  return cfg;
 }

@@ -32,6 +32,8 @@ export interface ProcessOptions {
   state: string;
   config?: Readonly<Record<string, unknown>>;
   disabled?: readonly string[];
+  /** Other processes' sockets by name, for plugins that call them (InitContext.peers). */
+  peers?: Readonly<Record<string, string>>;
   log: Logger;
 }
 
@@ -54,6 +56,7 @@ export async function startPluginProcess(opts: ProcessOptions): Promise<PluginPr
     log,
     ...(opts.config ? { config: opts.config } : {}),
     ...(opts.disabled ? { disabled: opts.disabled } : {}),
+    ...(opts.peers ? { peers: opts.peers } : {}),
   });
   const server = createRpcServer(log);
   const health = createHealth();

@@ -29,6 +29,8 @@ export interface LoadOptions {
   config?: Readonly<Record<string, unknown>>;
   /** Plugin URIs (or ids) the operator disabled; they are skipped with that reason. */
   disabled?: readonly string[];
+  /** Other processes' sockets by name, handed to every plugin (InitContext.peers). */
+  peers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -115,6 +117,7 @@ export async function loadPlugins(registrations: readonly Registration[], opts: 
       root: join(opts.root, uri),
       state: join(opts.state, uri),
       config: merge(r.config, opts.config?.[uri]),
+      peers: opts.peers ?? {},
       log: opts.log.child({ plugin: uri }),
       exports,
       capabilities,

@@ -16,6 +16,12 @@ export interface InitContext<Config> {
   readonly state: string;
   /** The plugin's config: its defaults overlaid with `[plugins."<type>.<id>"]`. */
   readonly config: Config;
+  /**
+   * Sockets of the other parts of the cluster, by name ('gateway', 'content', ...), for a plugin that
+   * calls another process (the differ reads layers from the content service). The gateway passes them
+   * to each process it starts; a process run alone has those given with `--peer NAME=SOCKET`, if any.
+   */
+  readonly peers: Readonly<Record<string, string>>;
   readonly log: Logger;
   /** Key/value facts about the plugin for introspection (for example a snapshotter's root). */
   readonly exports: Record<string, string>;

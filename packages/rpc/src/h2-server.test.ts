@@ -434,6 +434,22 @@ describe('h2 server: errors', () => {
     expect((await clientOf(Version, ch).version({})).version).toBe('v1');
   });
 
+  it('answers a refused service\'s every method with its own Unimplemented message', async () => {
+    const { server, channel } = await start((s) => s.add(definitionOf(Version), { async version() { return { version: 'v1' }; } }));
+    server.refuseService('gone.v1.Service', 'gone.v1 was removed; use now.v2');
+    const ch = channel();
+    const v = definitionOf(Version).version;
+    const bogus = createClient({
+      a: { ...v, path: '/gone.v1.Service/Version' },
+      b: { ...v, path: '/gone.v1.Service/Anything' },
+      other: { ...v, path: '/gone.v1.Other/Version' },
+    }, ch);
+    expectClientError(await rejection(bogus.a({})), Status.UNIMPLEMENTED, 'gone.v1 was removed; use now.v2');
+    expectClientError(await rejection(bogus.b({})), Status.UNIMPLEMENTED, 'gone.v1 was removed; use now.v2');
+    expectClientError(await rejection(bogus.other({})), Status.UNIMPLEMENTED, /unknown method/);
+    expect((await clientOf(Version, ch).version({})).version).toBe('v1');
+  });
+
   it('sends error trailers with content-type application/grpc and HTTP 200, trailers-only', async () => {
     const { path } = await errorServer();
     const res = await rawCall(path, '/containerd.services.content.v1.Content/Info', [frame(infoRequest('NotFound:x'))]);

@@ -25,6 +25,12 @@ type Handler = (...args: never[]) => unknown;
 export interface RpcServer {
   /** Serve a service: a method definition map (see definitionOf) and its handlers, keyed alike. */
   add(definition: Record<string, AnyMethod>, implementation: object): void;
+  /**
+   * Answer every method of a service this server does not serve (`/<service>/...`) with Unimplemented and
+   * `message`, rather than the generic unknown-method status: for an API that was removed, so that its
+   * clients learn what replaced it.
+   */
+  refuseService(service: string, message: string): void;
   /** Listen on a Unix socket path (the caller prepares the path; see listenUnix). */
   listen(path: string): Promise<void>;
   /** Stop accepting; let calls in flight finish. */
@@ -109,6 +115,7 @@ function encodeMessage(s: string): string {
  */
 export function createRpcServer(root: Logger): RpcServer {
   const routes = new Map<string, Route>();
+  const refused = new Map<string, string>();
   const connections = new Set<H2Connection>();
   const server: Server = createServer((socket) => {
     const c = serveH2(socket, (stream) => void handle(stream));
@@ -162,7 +169,7 @@ export function createRpcServer(root: Logger): RpcServer {
 
     let timer: NodeJS.Timeout | undefined;
     if (!route) {
-      finish(Status.UNIMPLEMENTED, `unknown method ${path}`);
+      finish(Status.UNIMPLEMENTED, refused.get(path.slice(1, path.indexOf('/', 1))) ?? `unknown method ${path}`);
       stream.resume();
       logDone(Status.UNIMPLEMENTED);
       return;
@@ -270,6 +277,9 @@ export function createRpcServer(root: Logger): RpcServer {
         if (typeof handler !== 'function') throw new TypeError(`no handler for ${method.path}`);
         routes.set(method.path, { method, handler: handler.bind(implementation) as Handler });
       }
+    },
+    refuseService(service, message) {
+      refused.set(service, message);
     },
     listen(path) {
       return new Promise((resolve, reject) => {

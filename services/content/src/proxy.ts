@@ -1,7 +1,7 @@
 import { createClientFactory, Metadata, type CallOptions, type Channel, type ClientMiddlewareCall } from 'nice-grpc';
 import { Content } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import { fromGrpcError } from '@flotilla/errdefs';
-import { definitionOf, NAMESPACE_KEY } from '@flotilla/rpc';
+import { definitionOf, LEASE_KEY, NAMESPACE_KEY } from '@flotilla/rpc';
 import { infoFromProto, statusFromProto } from './convert.js';
 import { grpcWriteTransport, type ContentClient } from './grpc-write-transport.js';
 import { h2WriteDialer } from './h2-write-transport.js';
@@ -40,6 +40,8 @@ const factory = createClientFactory().use(nativeErrors);
 export interface RemoteContentStoreOptions {
   /** Sent as `containerd-namespace` on every call, for a server that is namespaced (containerd, the gateway). */
   readonly namespace?: string;
+  /** Sent as `containerd-lease` on every call: what the calls write is kept by that lease. */
+  readonly lease?: string;
   /**
    * How Write calls travel. 'auto' (the default) uses a bare HTTP/2 stream when the channel is to a Unix
    * socket (h2-write-transport.ts) and gRPC's client otherwise; 'grpc' always uses gRPC's client.
@@ -60,8 +62,11 @@ export interface RemoteContentStoreOptions {
  */
 export function remoteContentStore(channel: Channel, opts: RemoteContentStoreOptions = {}): ContentStore {
   const client = factory.create(definition, channel) as ContentClient;
-  const call: CallOptions = opts.namespace !== undefined ? { metadata: Metadata({ [NAMESPACE_KEY]: opts.namespace }) } : {};
-  const headers: Record<string, string> = opts.namespace !== undefined ? { [NAMESPACE_KEY]: opts.namespace } : {};
+  const headers: Record<string, string> = {
+    ...(opts.namespace !== undefined ? { [NAMESPACE_KEY]: opts.namespace } : {}),
+    ...(opts.lease !== undefined ? { [LEASE_KEY]: opts.lease } : {}),
+  };
+  const call: CallOptions = Object.keys(headers).length > 0 ? { metadata: Metadata(headers) } : {};
   // Writes to a Unix socket skip gRPC's client for a bare HTTP/2 stream (see h2-write-transport.ts).
   const socket = opts.writeTransport === 'grpc' ? undefined : unixSocketOf(channel);
   const dialer = socket !== undefined ? h2WriteDialer(socket) : undefined;

@@ -1,0 +1,94 @@
+/**
+ * What garbage collection sees: objects (nodes) and the labels by which one keeps others alive, as
+ * containerd's core/metadata/gc.go reads them. Every store that labels objects (content, snapshots, images,
+ * containers) turns its labels into nodes here, so that a label means the same thing wherever it is set.
+ */
+
+/** Labels garbage collection reads, as containerd names them. */
+export const GC_ROOT_LABEL = 'containerd.io/gc.root';
+export const GC_EXPIRE_LABEL = 'containerd.io/gc.expire';
+export const GC_FLAT_LABEL = 'containerd.io/gc.flat';
+export const GC_REF_CONTENT_PREFIX = 'containerd.io/gc.ref.content';
+export const GC_REF_SNAPSHOT_PREFIX = 'containerd.io/gc.ref.snapshot.';
+export const GC_BREF_CONTENT_PREFIX = 'containerd.io/gc.bref.content';
+export const GC_BREF_SNAPSHOT_PREFIX = 'containerd.io/gc.bref.snapshot.';
+
+/** A blob as one namespace holds it. */
+export interface ContentNode {
+  readonly type: 'content';
+  readonly namespace: string;
+  readonly digest: string;
+}
+
+/** A snapshot as one namespace names it in one snapshotter (its key, or its name once committed). */
+export interface SnapshotNode {
+  readonly type: 'snapshot';
+  readonly namespace: string;
+  readonly snapshotter: string;
+  readonly key: string;
+}
+
+export type GcNode = ContentNode | SnapshotNode;
+
+export const contentNode = (namespace: string, digest: string): ContentNode => ({ type: 'content', namespace, digest });
+export const snapshotNode = (namespace: string, snapshotter: string, key: string): SnapshotNode => ({ type: 'snapshot', namespace, snapshotter, key });
+
+/** One string per node, for sets and maps; NUL cannot occur in any of the parts. */
+export function nodeId(n: GcNode): string {
+  return n.type === 'content' ? `c\0${n.namespace}\0${n.digest}` : `s\0${n.namespace}\0${n.snapshotter}\0${n.key}`;
+}
+
+/**
+ * A label family with a name of its own after the prefix is written `<prefix>`, `<prefix>.<name>` or
+ * `<prefix>/<name>` (`containerd.io/gc.ref.content.l.0`); anything else merely starting with the prefix
+ * (`containerd.io/gc.ref.contents`) is some other label.
+ */
+function inFamily(key: string, prefix: string): boolean {
+  if (!key.startsWith(prefix)) return false;
+  const next = key.charAt(prefix.length);
+  return next === '' || next === '.' || next === '/';
+}
+
+/**
+ * The snapshotter named by a `…snapshot.<snapshotter>` label: what follows the prefix, up to a '/' that
+ * lets one object name several snapshots of one snapshotter (`containerd.io/gc.ref.snapshot.overlayfs/1`).
+ */
+function snapshotterOf(key: string, prefix: string): string {
+  const rest = key.slice(prefix.length);
+  const slash = rest.indexOf('/');
+  return slash < 0 ? rest : rest.slice(0, slash);
+}
+
+/** Whether the labels make their object a root: `containerd.io/gc.root` (any value; containerd matches by prefix). */
+export function isRoot(labels: Readonly<Record<string, string>>): boolean {
+  for (const k in labels) if (k.startsWith(GC_ROOT_LABEL)) return true;
+  return false;
+}
+
+/**
+ * What an object keeps alive through its labels, in its own namespace: `containerd.io/gc.ref.content*`
+ * name blobs, `containerd.io/gc.ref.snapshot.<snapshotter>*` snapshots (image config blobs carry one per
+ * snapshotter the image was unpacked into, naming the chain's top snapshot).
+ */
+export function labelReferences(namespace: string, labels: Readonly<Record<string, string>>): GcNode[] {
+  const out: GcNode[] = [];
+  for (const [k, v] of Object.entries(labels)) {
+    if (inFamily(k, GC_REF_CONTENT_PREFIX)) out.push(contentNode(namespace, v));
+    else if (k.startsWith(GC_REF_SNAPSHOT_PREFIX)) out.push(snapshotNode(namespace, snapshotterOf(k, GC_REF_SNAPSHOT_PREFIX), v));
+  }
+  return out;
+}
+
+/**
+ * The other direction (`containerd.io/gc.bref.content*`, `containerd.io/gc.bref.snapshot.<snapshotter>*`):
+ * the object names what it belongs to, and lives as long as that does, without the owner having to be
+ * relabelled or even to exist yet.
+ */
+export function labelBackReferences(namespace: string, labels: Readonly<Record<string, string>>): GcNode[] {
+  const out: GcNode[] = [];
+  for (const [k, v] of Object.entries(labels)) {
+    if (inFamily(k, GC_BREF_CONTENT_PREFIX)) out.push(contentNode(namespace, v));
+    else if (k.startsWith(GC_BREF_SNAPSHOT_PREFIX)) out.push(snapshotNode(namespace, snapshotterOf(k, GC_BREF_SNAPSHOT_PREFIX), v));
+  }
+  return out;
+}
