@@ -28,13 +28,13 @@ describe('overlayMounts', () => {
       type: 'overlay',
       source: 'overlay',
       target: '',
-      options: ['workdir=/root/snapshots/9/work', 'upperdir=/root/snapshots/9/fs', 'lowerdir=/root/snapshots/3/fs', 'index=off'],
+      options: ['index=off', 'workdir=/root/snapshots/9/work', 'upperdir=/root/snapshots/9/fs', 'lowerdir=/root/snapshots/3/fs'],
     }]);
     expect(overlayMounts({ id: '9', kind: 'active', parentIds: ['7', '3', '1'] }, layout)[0]?.options).toEqual([
+      'index=off',
       'workdir=/root/snapshots/9/work',
       'upperdir=/root/snapshots/9/fs',
       'lowerdir=/root/snapshots/7/fs:/root/snapshots/3/fs:/root/snapshots/1/fs',
-      'index=off',
     ]);
   });
 
@@ -43,7 +43,7 @@ describe('overlayMounts', () => {
       type: 'overlay',
       source: 'overlay',
       target: '',
-      options: ['lowerdir=/root/snapshots/7/fs:/root/snapshots/3/fs', 'index=off'],
+      options: ['index=off', 'lowerdir=/root/snapshots/7/fs:/root/snapshots/3/fs'],
     }]);
   });
 });

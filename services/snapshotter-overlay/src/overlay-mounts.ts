@@ -25,12 +25,13 @@ export function overlayMounts(s: StoredSnapshot, layout: OverlayLayout): Mount[]
   if (nearest === undefined) {
     return [{ type: 'bind', source: layout.upperPath(s.id), target: '', options: [s.kind === 'view' ? 'ro' : 'rw', 'rbind'] }];
   }
-  const options: string[] = [];
+  // Same order as containerd's (ctr snapshots mounts prints it): general options, work and upper, lowers.
+  const options: string[] = [...layout.overlayOptions];
   if (s.kind === 'active') {
     options.push(`workdir=${layout.workPath(s.id)}`, `upperdir=${layout.upperPath(s.id)}`);
   } else if (s.parentIds.length === 1) {
     return [{ type: 'bind', source: layout.upperPath(nearest), target: '', options: ['ro', 'rbind'] }];
   }
-  options.push(`lowerdir=${s.parentIds.map((id) => layout.upperPath(id)).join(':')}`, ...layout.overlayOptions);
+  options.push(`lowerdir=${s.parentIds.map((id) => layout.upperPath(id)).join(':')}`);
   return [{ type: 'overlay', source: 'overlay', target: '', options }];
 }

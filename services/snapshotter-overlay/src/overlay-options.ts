@@ -14,8 +14,8 @@ async function inUserNamespace(): Promise<boolean> {
 }
 
 /**
- * The options every overlay mount gets, after the configured ones, as containerd's overlay snapshotter
- * chooses them:
+ * The options every overlay mount gets, first in its option list as in containerd's: the ones chosen here,
+ * then the configured ones. containerd's overlay snapshotter chooses:
  * - `userxattr` in a user namespace, where overlay must keep its bookkeeping in user.* xattrs (trusted.*
  *   needs the initial namespace's CAP_SYS_ADMIN). containerd also probes the kernel with a test mount; we
  *   assume a kernel recent enough (5.11+) for rootless overlay at all.
@@ -24,8 +24,8 @@ async function inUserNamespace(): Promise<boolean> {
  * An option the configuration already sets (with or without a value) is left as configured.
  */
 export async function overlayMountOptions(configured: readonly string[]): Promise<string[]> {
-  const options = [...configured];
-  if (!hasOption(options, 'userxattr') && (await inUserNamespace())) options.push('userxattr');
-  if (!hasOption(options, 'index') && (await access(INDEX_PARAMETER).then(() => true, () => false))) options.push('index=off');
-  return options;
+  const chosen: string[] = [];
+  if (!hasOption(configured, 'index') && (await access(INDEX_PARAMETER).then(() => true, () => false))) chosen.push('index=off');
+  if (!hasOption(configured, 'userxattr') && (await inUserNamespace())) chosen.push('userxattr');
+  return [...chosen, ...configured];
 }
