@@ -6,11 +6,15 @@
         "src/addon.cc",
         "src/args.cc",
         "src/errors.cc",
+        "src/extract.cc",
         "src/fsmount.cc",
         "src/mknod.cc",
         "src/mount.cc",
-        "src/xattr.cc"
+        "src/syncfs.cc",
+        "src/xattr.cc",
+        "src/zstd_stream.cc"
       ],
+      "libraries": ["-lzstd"],
       "include_dirs": ["src"],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

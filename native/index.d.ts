@@ -15,6 +15,8 @@ export interface NativeError extends Error {
   syscall: string;
   /** The path the call acted on (the file, or the mount target). */
   path?: string;
+  /** {@link extractBatch}: the position of the op that failed. */
+  index?: number;
 }
 
 /**
@@ -179,3 +181,148 @@ export function mountOverlay(
   target: string,
   options: OverlayMountOptions,
 ): Promise<void>;
+
+/** A point in time as the kernel takes it: whole seconds and nanoseconds. */
+export interface Timespec {
+  /** Seconds since the epoch, >= 0. */
+  sec: number;
+  /** 0 to 999,999,999. */
+  nsec: number;
+}
+
+/** An extended attribute to set: full name (with namespace) and raw value. */
+export type XattrPair = readonly [name: string, value: Uint8Array];
+
+/**
+ * Where an operation acts: `dir` is a directory relative to the extractor's
+ * root ('' for the root itself) made of plain components (no '.', '..' or
+ * empty ones) and containing no symlinks; `name` is one path component in it.
+ * The kernel enforces both: `dir` is opened with openat2(RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS), so a parent that would escape the root or pass
+ * through a symlink fails (EXDEV or ELOOP) instead of being followed; `name`
+ * is never followed.
+ */
+export interface ExtractTarget {
+  dir: string;
+  name: string;
+}
+
+/**
+ * Owner, applied with fchown/fchownat (never following the entry); omitted,
+ * the entry keeps the extracting process's owner. Both or neither.
+ */
+export interface ExtractOwner {
+  uid?: number;
+  gid?: number;
+}
+
+/**
+ * Metadata of a created entry. Applied in containerd's order: owner, xattrs,
+ * mode (after chown, which clears setuid/setgid), then times. `atime` and
+ * `mtime` go together; omitted, the times are left as the creation set them.
+ * Xattrs the filesystem does not support (ENOTSUP), and user.* attributes on
+ * entries Linux refuses them for (symlinks, devices; EPERM), are skipped.
+ */
+export interface ExtractMeta extends ExtractOwner {
+  xattrs?: readonly XattrPair[];
+  atime?: Timespec;
+  mtime?: Timespec;
+}
+
+/**
+ * One unpacking step, see {@link extractBatch}. Entries that create something
+ * replace whatever stands at their name (a whole tree if it is a directory),
+ * except 'dir' over an existing directory, which merges (only the metadata
+ * changes), and 'whiteout', which fails with EEXIST.
+ */
+export type ExtractOp =
+  /** A directory; `mode` is its permission bits (07777). */
+  | ({ op: 'dir'; mode: number } & ExtractTarget & ExtractMeta)
+  /**
+   * A regular file of `size` bytes with `data` as its first (or only) part.
+   * When `data` holds fewer than `size` bytes the file stays open and the
+   * next ops must be 'data' ops until the rest has been written; its metadata
+   * is applied after the last byte.
+   */
+  | ({ op: 'file'; mode: number; size: number; data: readonly Uint8Array[] } & ExtractTarget & ExtractMeta)
+  /** More bytes of the open file. */
+  | { op: 'data'; data: readonly Uint8Array[] }
+  /** A symlink to `target` (any text; it is never followed). */
+  | ({ op: 'symlink'; target: string } & ExtractTarget & ExtractMeta)
+  /**
+   * A hardlink to the existing entry `targetDir`/`targetName` (same rules as
+   * `dir`/`name`). The metadata applies to the shared inode; the mode is not
+   * set when the target is a symlink.
+   */
+  | ({ op: 'link'; mode: number; targetDir: string; targetName: string } & ExtractTarget & ExtractMeta)
+  /** A device or FIFO: `mode` is S_IFCHR, S_IFBLK or S_IFIFO with permission bits; `rdev` from makedev. */
+  | ({ op: 'node'; mode: number; rdev: number } & ExtractTarget & ExtractMeta)
+  /** An overlay whiteout: a 0/0 character device with mode 0. */
+  | ({ op: 'whiteout' } & ExtractTarget & ExtractOwner)
+  /** Mark directory `dir` opaque for overlay: trusted.overlay.opaque=y. */
+  | { op: 'opaque'; dir: string }
+  /** Remove `name` and, for a directory, everything under it; absent is fine. */
+  | ({ op: 'remove' } & ExtractTarget)
+  /** Set the times of `name` (not following it): directories get theirs last. */
+  | ({ op: 'times'; atime: Timespec; mtime: Timespec } & ExtractTarget);
+
+/** An open root for {@link extractBatch}, from {@link extractor}. */
+export interface Extractor {
+  readonly __brand: 'Extractor';
+}
+
+/**
+ * A handle for unpacking under `root` (opened on the first batch). Close it
+ * with {@link closeExtractor}; garbage collection closes it otherwise.
+ */
+export function extractor(root: string): Extractor;
+
+/**
+ * Runs `ops` in order as one thread-pool job. The Uint8Arrays in `data` are
+ * read in place, not copied: leave them unchanged until the promise settles.
+ * The first failing op stops the batch: the promise rejects with a
+ * {@link NativeError} whose `path` is the entry and whose `index` is the op's
+ * position; the extractor is then unusable. One batch at a time per
+ * extractor (a second concurrent call rejects with code ERR_INVALID_STATE).
+ * Malformed ops reject with a TypeError before anything runs.
+ */
+export function extractBatch(extractor: Extractor, ops: readonly ExtractOp[]): Promise<void>;
+
+/** Closes the root and any file left open; throws ERR_INVALID_STATE while a batch runs. */
+export function closeExtractor(extractor: Extractor): void;
+
+/** A zstd compression or decompression context, from {@link zstdDecompressor} or {@link zstdCompressor}. */
+export interface ZstdStream {
+  readonly __brand: 'ZstdStream';
+}
+
+/** A streaming decompressor (concatenated and skippable frames included). */
+export function zstdDecompressor(): ZstdStream;
+
+/** A streaming compressor at `level` ({@link ZSTD} bounds; default ZSTD_CLEVEL_DEFAULT), with frame checksums. */
+export function zstdCompressor(level?: number): ZstdStream;
+
+/**
+ * Feeds `input` through the stream on the thread pool and resolves with the
+ * output it produced (chunks of at most 512 KiB; possibly none). `input` is
+ * read in place: leave it unchanged until the promise settles. `end: true`
+ * marks the end of input: a compressor finishes its frame; a decompressor
+ * rejects if the data stopped inside a frame. Errors from libzstd reject with
+ * code 'ERR_ZSTD'; a call while another runs on the same stream, or after
+ * `end` or an error, rejects with code 'ERR_INVALID_STATE'.
+ */
+export function zstdTransform(stream: ZstdStream, input: Uint8Array, end: boolean): Promise<Buffer[]>;
+
+/** Compression levels libzstd accepts. */
+export declare const ZSTD: Readonly<{
+  ZSTD_CLEVEL_DEFAULT: number;
+  ZSTD_MIN_CLEVEL: number;
+  ZSTD_MAX_CLEVEL: number;
+}>;
+
+/**
+ * syncfs(2), run off the main thread: writes out the filesystem that holds
+ * `path` (a file or directory on it). Rejects with a {@link NativeError}
+ * (syscall 'open' or 'syncfs', path = path).
+ */
+export function syncfs(path: string): Promise<void>;

@@ -32,3 +32,14 @@ export const S_IFBLK = binding.S_IFBLK;
 export const S_IFIFO = binding.S_IFIFO;
 /** An overlay mount through fsopen/fsconfig/fsmount/move_mount. */
 export const mountOverlay = binding.mountOverlay;
+/** Batched unpacking under a root (see index.d.ts). */
+export const extractor = binding.extractor;
+export const extractBatch = binding.extractBatch;
+export const closeExtractor = binding.closeExtractor;
+/** Streaming zstd on the thread pool (see index.d.ts). */
+export const zstdDecompressor = binding.zstdDecompressor;
+export const zstdCompressor = binding.zstdCompressor;
+export const zstdTransform = binding.zstdTransform;
+export const ZSTD = binding.ZSTD;
+/** syncfs(2) on the thread pool. */
+export const syncfs = binding.syncfs;

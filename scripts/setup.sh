@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(runc containerd docker-registry skopeo umoci busybox-static e2fsprogs containernetworking-plugins
-      iproute2 curl openssl gcc python3 make g++)
+debs=(runc crun containerd docker-registry skopeo umoci busybox-static e2fsprogs containernetworking-plugins
+      iproute2 curl openssl gcc python3 make g++ libzstd-dev zstd)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

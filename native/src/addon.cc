@@ -1,10 +1,13 @@
 // Module init only: each concern registers its own exports.
 #include <napi.h>
 
+#include "extract.h"
 #include "fsmount.h"
 #include "mknod.h"
 #include "mount.h"
+#include "syncfs.h"
 #include "xattr.h"
+#include "zstd_stream.h"
 
 namespace {
 
@@ -13,6 +16,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flotilla::InitFsmount(env, exports);
   flotilla::InitMknod(env, exports);
   flotilla::InitXattr(env, exports);
+  flotilla::InitExtract(env, exports);
+  flotilla::InitSyncfs(env, exports);
+  flotilla::InitZstd(env, exports);
   return exports;
 }
 

@@ -85,4 +85,10 @@ Napi::Error ArgError(Napi::Env env, const char* code,
   return error;
 }
 
+Napi::Error StateError(Napi::Env env, const std::string& message) {
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Value().Set("code", Napi::String::New(env, "ERR_INVALID_STATE"));
+  return error;
+}
+
 }  // namespace flotilla

@@ -33,6 +33,10 @@ Napi::Error SystemError(Napi::Env env, int err, const char* syscall,
 Napi::Error ArgError(Napi::Env env, const char* code,
                      const std::string& message);
 
+// An Error with code ERR_INVALID_STATE: a handle used when it cannot be (a
+// call still running on it, or after it was closed or failed).
+Napi::Error StateError(Napi::Env env, const std::string& message);
+
 }  // namespace flotilla
 
 #endif  // FLOTILLA_NATIVE_ERRORS_H_
