@@ -31,6 +31,8 @@ export interface Flotilla {
   allReady(timeoutMs?: number): Promise<void>;
   log(): string;
   daemon: ChildProcess;
+  /** Start the daemon again on the same directories and socket (after it was killed), and wait for it. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -60,12 +62,13 @@ ${opts.extraConfig ?? ''}
   );
   const logFile = join(dir, 'daemon.log');
   const out = openSync(logFile, 'a');
-  const daemon = spawn(
+  const spawnDaemon = () => spawn(
     flotillaBin,
     ['daemon', '--config', config, '--root', root, '--state', state, '--address', address, '--log-level', opts.logLevel ?? process.env['FLOTILLA_TEST_LOG_LEVEL'] ?? 'info'],
     { stdio: ['ignore', out, out] },
   );
-  const exited = new Promise<void>((r) => daemon.once('exit', () => r()));
+  const daemon = spawnDaemon();
+  let exited = new Promise<void>((r) => daemon.once('exit', () => r()));
   const channel = dialUnix(address);
   const introspection = clientOf(Introspection, channel);
 
@@ -91,8 +94,16 @@ ${opts.extraConfig ?? ''}
       }, 'every plugin process to be ready', timeoutMs);
     },
     log: () => readFileSync(logFile, 'utf8'),
+    async restart() {
+      if (f.daemon.exitCode === null && f.daemon.signalCode === null) throw new Error('the daemon is still running');
+      const next = spawnDaemon();
+      exited = new Promise<void>((r) => next.once('exit', () => r()));
+      f.daemon = next;
+      await f.allReady();
+    },
     async stop() {
       channel.close();
+      const daemon = f.daemon;
       if (daemon.exitCode === null && daemon.signalCode === null) {
         daemon.kill('SIGTERM');
         const timer = setTimeout(() => daemon.kill('SIGKILL'), 15_000);

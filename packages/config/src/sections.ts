@@ -84,6 +84,17 @@ export const pluginSections: readonly SectionSpec[] = [
     },
   },
   {
+    uri: 'io.containerd.runtime.v2.task',
+    doc: ['The runtime v2 shim manager (the runtime process): how it starts containerd-shim-* shims.'],
+    keys: {
+      env: { default: [], doc: ['Extra KEY=VALUE environment for every shim (containerd 2.0 reads it from io.containerd.shim.v1.manager).'] },
+      sched_core: { default: false, doc: ['Start shims in a core-scheduling group of their own (SCHED_CORE=1).'] },
+      ttrpc_address: { default: '', doc: ['Socket shims publish events to; "" is the gateway socket plus ".ttrpc", as containerd\'s.'] },
+      publish_binary: { default: '', doc: ['-publish-binary given to shims; "" is bin/flotilla.'] },
+      platforms: { inert: true, default: ['linux/amd64'] },
+    },
+  },
+  {
     uri: 'io.containerd.differ.v1.walking',
     doc: ['The walking differ (the transfer process): applies and creates layers.'],
     keys: {

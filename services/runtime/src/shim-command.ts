@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process';
+import { CanceledError, DeadlineExceededError, UnavailableError } from '@flotilla/errdefs';
+import type { ShimAddresses } from './runtime-config.js';
+
+/** One run of a shim binary: `start` or `delete`. */
+export interface ShimCommand {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export interface ShimCommandOptions {
+  /** The shim binary. */
+  runtime: string;
+  namespace: string;
+  addresses: ShimAddresses;
+  /** Arguments after containerd's common ones (`-id ID ... start`). */
+  args: readonly string[];
+  /** The bundle: every shim command runs in it. */
+  cwd: string;
+  /** Extra `KEY=VALUE` entries from the configuration. */
+  env?: readonly string[];
+}
+
+/**
+ * The command line and environment containerd gives a shim: `-namespace NS -address ADDR
+ * -publish-binary BIN` then the command's own arguments, in the bundle directory, with the daemon's
+ * environment plus what the shim protocol defines (the addresses it reports to, the namespace, the
+ * highest task API version the daemon speaks).
+ */
+export function shimCommand(o: ShimCommandOptions): ShimCommand {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    GOMAXPROCS: '2',
+    MAX_SHIM_VERSION: '2',
+    TTRPC_ADDRESS: o.addresses.ttrpcAddress,
+    GRPC_ADDRESS: o.addresses.address,
+    NAMESPACE: o.namespace,
+  };
+  for (const e of o.env ?? []) {
+    const eq = e.indexOf('=');
+    env[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+  return {
+    command: o.runtime,
+    args: ['-namespace', o.namespace, '-address', o.addresses.address, '-publish-binary', o.addresses.publishBinary, ...o.args],
+    cwd: o.cwd,
+    env,
+  };
+}
+
+export interface ShimCommandResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+}
+
+/**
+ * Run a shim command to completion. It gets a process group of its own, as containerd gives it, so a
+ * signal meant for this process's group never reaches the shim the command leaves running. `stdin` is
+ * what the shim reads its options from.
+ */
+export function runShimCommand(cmd: ShimCommand, opts: { stdin?: Uint8Array; signal?: AbortSignal; timeoutMs: number }): Promise<ShimCommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd.command, [...cmd.args], {
+      cwd: cmd.cwd,
+      env: cmd.env,
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let failure: Error | undefined;
+    const stop = (e: Error) => {
+      failure ??= e;
+      // The whole group: whatever the command started in it would keep its output open. A shim it
+      // launched has a group of its own and is not touched.
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    };
+    const onAbort = () => stop(new CanceledError(`${cmd.command} ${cmd.args.at(-1) ?? ''}: canceled`));
+    const timer = setTimeout(() => stop(new DeadlineExceededError(`${cmd.command} ${cmd.args.at(-1) ?? ''}: no answer within ${opts.timeoutMs}ms`)), opts.timeoutMs);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdin.on('error', () => {}); // a shim that ignores its options may close stdin first
+    child.stdin.end(opts.stdin !== undefined ? Buffer.from(opts.stdin) : undefined);
+    child.once('error', (e) => {
+      failure ??= new UnavailableError(`run ${cmd.command}: ${e.message}`, { cause: e });
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (failure !== undefined) reject(failure);
+      else resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
+    });
+  });
+}
