@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata } from 'nice-grpc';
@@ -338,6 +338,24 @@ describe('a hand-written version 1 config', () => {
       const ls = await f.ctr(['images', 'ls', '-q'], { namespace: 'schema1' });
       expect(ls.code).toBe(0);
       expect(ls.stdout).toBe('docker.io/library/new:1\n');
+    });
+
+    it('refuses a container on a removed runtime through the real ctr, naming io.containerd.runc.v2', async () => {
+      // `--rootfs` spares the pull: ctr creates the container record all the same (test/containers.test.ts
+      // does it with a pulled image).
+      const rootfs = join(dir, 'rootfs');
+      mkdirSync(rootfs, { recursive: true });
+      for (const args of [
+        ['containers', 'create', '--runtime', 'io.containerd.runtime.v1.linux', '--rootfs', rootfs, 'legacy-v1'],
+        ['run', '--runtime', 'io.containerd.runc.v1', '--rootfs', rootfs, 'legacy-runc-v1', 'true'],
+      ]) {
+        const r = await f.ctr(args);
+        expect(r.code, args.join(' ')).not.toBe(0);
+        expect(r.stderr).toMatch(/^ctr: create container failed validation: runtime "io\.containerd\.(runtime\.v1\.linux|runc\.v1)" is not supported: .*removed in containerd 2\.0; use io\.containerd\.runc\.v2: not implemented$/m);
+      }
+      expect((await f.ctr(['containers', 'ls', '-q'])).stdout).toBe('');
+      expect((await f.ctr(['containers', 'create', '--runtime', 'io.containerd.runc.v2', '--rootfs', rootfs, 'current'])).code).toBe(0);
+      expect((await f.ctr(['containers', 'rm', 'current'])).code).toBe(0);
     });
 
     it('answers any CRI v1alpha2 call Unimplemented, naming runtime.v1', async () => {

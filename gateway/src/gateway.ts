@@ -21,11 +21,12 @@ import { openMetadata } from './metadata/db.js';
 import { createNamespaceStore } from './metadata/namespaces.js';
 import { createLeaseStore } from './metadata/leases.js';
 import { createImageStore } from './metadata/images.js';
+import { createContainerStore } from './metadata/containers.js';
 import { createNamespacedContent } from './metadata/content.js';
 import { unavailableContent } from './metadata/unavailable-content.js';
 import { contentSharingPolicy, gcOptions, supervisorOptions } from './settings.js';
 import { createCollector } from './gc/collect.js';
-import { contentNode, labelReferences } from './gc/references.js';
+import { containerRoots, imageRoots } from './gc/roots.js';
 import { createRwLock } from './gc/rw-lock.js';
 import { contentService, remoteContentStore, type ContentStore } from '@flotilla/service-content';
 import { snapshotsService } from '@flotilla/snapshots';
@@ -34,6 +35,8 @@ import { snapshotterByName } from './services/snapshots.js';
 import { backendSnapshotter } from './backend-snapshotter.js';
 import { leasesService } from './services/leases.js';
 import { imagesService } from './services/images.js';
+import { containersService } from './services/containers.js';
+import { eventsService } from './services/events.js';
 import { createExchange } from './events/exchange.js';
 import { namespacesService } from './services/namespaces.js';
 import { versionService } from './services/version.js';
@@ -71,6 +74,8 @@ function gatewayPlugins(): PluginRecord[] {
     { ...base, type: PluginType.GRPC, id: 'namespaces', requires: [PluginType.Metadata] },
     { ...base, type: PluginType.GRPC, id: 'leases', requires: [PluginType.Metadata] },
     { ...base, type: PluginType.GRPC, id: 'images', requires: [PluginType.Event, PluginType.Metadata] },
+    { ...base, type: PluginType.GRPC, id: 'containers', requires: [PluginType.Event, PluginType.Metadata] },
+    { ...base, type: PluginType.GRPC, id: 'events', requires: [PluginType.Event] },
     { ...base, type: PluginType.GRPC, id: 'content', requires: [PluginType.Metadata] },
     { ...base, type: PluginType.GRPC, id: 'snapshots', requires: [PluginType.Metadata] },
     { ...base, type: PluginType.GC, id: 'scheduler', requires: [PluginType.Metadata] },
@@ -91,6 +96,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const namespaces = createNamespaceStore(db);
   const leases = createLeaseStore(db);
   const images = createImageStore(db);
+  const containers = createContainerStore(db);
   // Registered first: containerd names what a namespace still holds in the order images, blobs, ...
   namespaces.addHolder(images);
   const events = createExchange(log.child({ component: 'events' }));
@@ -165,14 +171,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     backend: contentBackend,
     lock,
     log: log.child({ component: 'gc' }),
-    // An image holds its target and whatever its own gc.ref labels name, blobs and snapshots alike
-    // (containerd follows both). Containers (their snapshot and labels) become a source beside this one.
-    roots: [function* imageRoots() {
-      for (const img of images.roots()) {
-        yield contentNode(img.namespace, img.digest);
-        yield* labelReferences(img.namespace, img.labels);
-      }
-    }],
+    roots: [imageRoots(images), containerRoots(containers, images)],
     snapshotters: () => snapshotMetadata.values(),
     events,
     ...gcOptions(config.plugins[`${PluginType.GC}.scheduler`]),
@@ -187,6 +186,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     policy: contentSharingPolicy(config.plugins),
   });
   namespaces.addHolder(content);
+  namespaces.addHolder(containers);
 
   const snapshotters = new Map<string, Backend>();
   for (const p of builtinProcesses) {
@@ -207,8 +207,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }));
   }
   // A namespace with snapshots cannot go, snapshotter by snapshotter in name order as containerd lists
-  // them, including one no longer configured whose records remain. (Containers, when they come, are
-  // checked before snapshots, as containerd names them.)
+  // them (after images, blobs and containers), including one no longer configured whose records remain.
   for (const name of [...new Set([...snapshotMetadata.keys(), ...recordedSnapshotters(db)])].sort()) {
     namespaces.addHolder(snapshotMetadata.get(name) ?? snapshotsHolder(db, name));
   }
@@ -253,6 +252,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   namespacesService(namespaces, events).register(server);
   leasesService(leases, gc).register(server);
   imagesService(images, events, gc).register(server);
+  containersService(containers, events, gc).register(server);
+  eventsService(events).register(server);
   contentService((ctx) => content.store(requireNamespace(ctx.metadata), leaseOf(ctx.metadata))).register(server);
   server.add(definitionOf(Introspection), createIntrospectionService({ uuid, plugins: pluginRecords, deprecations: () => opts.deprecations?.list() ?? [] }));
   server.add(definitionOf(Health), health.implementation);

@@ -19,8 +19,7 @@ import {
 
 /**
  * Something outside the content and snapshot tables that keeps objects alive, asked at every collection:
- * images (their targets and gc.ref labels) today; containers (their snapshot and labels) are the next
- * source, with nothing here to change. Each node it yields is a root and is followed like any other.
+ * images and containers (roots.ts). Each node it yields is a root and is followed like any other.
  */
 export type RootSource = () => Iterable<GcNode>;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { contentNode, isRoot, labelBackReferences, labelReferences, snapshotNode } from './references.js';
+import { containerNode, contentNode, isRoot, labelBackReferences, labelReferences, snapshotNode } from './references.js';
 
 describe('gc labels', () => {
   it('read references as containerd does: content by family, snapshots by snapshotter', () => {
@@ -27,8 +27,11 @@ describe('gc labels', () => {
     expect(labelBackReferences('n', {
       'containerd.io/gc.bref.content.owner': 'sha256:a',
       'containerd.io/gc.bref.snapshot.overlayfs/x': 'top',
+      'containerd.io/gc.bref.container': 'c1',
+      'containerd.io/gc.bref.container.sidecar': 'c2',
+      'containerd.io/gc.bref.containers': 'not-a-ref',
       'containerd.io/gc.ref.content': 'sha256:b',
-    })).toEqual([contentNode('n', 'sha256:a'), snapshotNode('n', 'overlayfs', 'top')]);
+    })).toEqual([contentNode('n', 'sha256:a'), snapshotNode('n', 'overlayfs', 'top'), containerNode('n', 'c1'), containerNode('n', 'c2')]);
     expect(isRoot({ 'containerd.io/gc.root': '' })).toBe(true);
     expect(isRoot({ 'containerd.io/gc.ref.content': 'x' })).toBe(false);
   });

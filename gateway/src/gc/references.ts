@@ -12,6 +12,7 @@ export const GC_REF_CONTENT_PREFIX = 'containerd.io/gc.ref.content';
 export const GC_REF_SNAPSHOT_PREFIX = 'containerd.io/gc.ref.snapshot.';
 export const GC_BREF_CONTENT_PREFIX = 'containerd.io/gc.bref.content';
 export const GC_BREF_SNAPSHOT_PREFIX = 'containerd.io/gc.bref.snapshot.';
+export const GC_BREF_CONTAINER_PREFIX = 'containerd.io/gc.bref.container';
 
 /** A blob as one namespace holds it. */
 export interface ContentNode {
@@ -28,14 +29,32 @@ export interface SnapshotNode {
   readonly key: string;
 }
 
-export type GcNode = ContentNode | SnapshotNode;
+/**
+ * A container. Never collected (only a client deletes one), so it is only ever a root; it is a node so that
+ * content and snapshots can name it in `containerd.io/gc.bref.container*` labels and live as long as it.
+ */
+export interface ContainerNode {
+  readonly type: 'container';
+  readonly namespace: string;
+  readonly id: string;
+}
+
+export type GcNode = ContentNode | SnapshotNode | ContainerNode;
 
 export const contentNode = (namespace: string, digest: string): ContentNode => ({ type: 'content', namespace, digest });
 export const snapshotNode = (namespace: string, snapshotter: string, key: string): SnapshotNode => ({ type: 'snapshot', namespace, snapshotter, key });
+export const containerNode = (namespace: string, id: string): ContainerNode => ({ type: 'container', namespace, id });
 
 /** One string per node, for sets and maps; NUL cannot occur in any of the parts. */
 export function nodeId(n: GcNode): string {
-  return n.type === 'content' ? `c\0${n.namespace}\0${n.digest}` : `s\0${n.namespace}\0${n.snapshotter}\0${n.key}`;
+  switch (n.type) {
+    case 'content':
+      return `c\0${n.namespace}\0${n.digest}`;
+    case 'snapshot':
+      return `s\0${n.namespace}\0${n.snapshotter}\0${n.key}`;
+    case 'container':
+      return `k\0${n.namespace}\0${n.id}`;
+  }
 }
 
 /**
@@ -80,15 +99,16 @@ export function labelReferences(namespace: string, labels: Readonly<Record<strin
 }
 
 /**
- * The other direction (`containerd.io/gc.bref.content*`, `containerd.io/gc.bref.snapshot.<snapshotter>*`):
- * the object names what it belongs to, and lives as long as that does, without the owner having to be
- * relabelled or even to exist yet.
+ * The other direction (`containerd.io/gc.bref.content*`, `containerd.io/gc.bref.snapshot.<snapshotter>*`,
+ * `containerd.io/gc.bref.container*`): the object names what it belongs to, and lives as long as that
+ * does, without the owner having to be relabelled or even to exist yet.
  */
 export function labelBackReferences(namespace: string, labels: Readonly<Record<string, string>>): GcNode[] {
   const out: GcNode[] = [];
   for (const [k, v] of Object.entries(labels)) {
     if (inFamily(k, GC_BREF_CONTENT_PREFIX)) out.push(contentNode(namespace, v));
     else if (k.startsWith(GC_BREF_SNAPSHOT_PREFIX)) out.push(snapshotNode(namespace, snapshotterOf(k, GC_BREF_SNAPSHOT_PREFIX), v));
+    else if (inFamily(k, GC_BREF_CONTAINER_PREFIX)) out.push(containerNode(namespace, v));
   }
   return out;
 }

@@ -132,6 +132,43 @@ const migrations: readonly string[] = [
      last INTEGER NOT NULL,
      PRIMARY KEY (namespace, snapshotter)
    ) WITHOUT ROWID;`,
+  // Containers: metadata only (a task is the runtime's). Each protobuf Any (the spec, the runtime's
+  // options, every extension) is kept as its type URL and its encoded bytes, untouched, so a client reads
+  // back exactly what it wrote; runtime options are NULL when the client gave none. A container holds its
+  // namespace open; its labels and extensions go with it.
+  `CREATE TABLE containers (
+     namespace TEXT NOT NULL REFERENCES namespaces(name),
+     id TEXT NOT NULL,
+     image TEXT NOT NULL,
+     runtime_name TEXT NOT NULL,
+     runtime_options_type TEXT,
+     runtime_options BLOB,
+     spec_type TEXT NOT NULL,
+     spec BLOB NOT NULL,
+     snapshotter TEXT NOT NULL,
+     snapshot_key TEXT NOT NULL,
+     sandbox TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (namespace, id)
+   ) WITHOUT ROWID;
+   CREATE TABLE container_labels (
+     namespace TEXT NOT NULL,
+     container TEXT NOT NULL,
+     key TEXT NOT NULL,
+     value TEXT NOT NULL,
+     PRIMARY KEY (namespace, container, key),
+     FOREIGN KEY (namespace, container) REFERENCES containers(namespace, id) ON DELETE CASCADE
+   ) WITHOUT ROWID;
+   CREATE TABLE container_extensions (
+     namespace TEXT NOT NULL,
+     container TEXT NOT NULL,
+     name TEXT NOT NULL,
+     type TEXT NOT NULL,
+     value BLOB NOT NULL,
+     PRIMARY KEY (namespace, container, name),
+     FOREIGN KEY (namespace, container) REFERENCES containers(namespace, id) ON DELETE CASCADE
+   ) WITHOUT ROWID;`,
 ];
 
 /**

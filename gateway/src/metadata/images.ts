@@ -1,5 +1,6 @@
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '@flotilla/errdefs';
-import { InvalidFilterError, parseAll, type Adaptor, type FieldValue, type Filter } from '@flotilla/filters';
+import type { Adaptor } from '@flotilla/filters';
+import { ABSENT, checkMap, parseStoreFilters, scalar } from './adaptors.js';
 import type { Db } from './db.js';
 import { validateLabels } from './labels.js';
 import type { NamespaceHolder } from './namespaces.js';
@@ -115,14 +116,6 @@ function shapeOf(image: ImageInput): ImageShape {
 
 /** Writing a map drops entries set to '', as containerd's boltutil.writeMap does (and so does the reply). */
 const stored = (m: Readonly<Record<string, string>>) => Object.fromEntries(Object.entries(m).filter(([, v]) => v !== ''));
-
-const ABSENT: FieldValue = { value: '', present: false };
-const scalar = (v: string): FieldValue => (v === '' ? ABSENT : { value: v, present: true });
-
-function checkMap(path: readonly string[], m: Readonly<Record<string, string>>): FieldValue {
-  const key = path.join('.');
-  return Object.hasOwn(m, key) ? { value: m[key] ?? '', present: true } : ABSENT;
-}
 
 /** containerd's adaptImage: the fields an image filter can name. */
 function adaptImage(image: Image): Adaptor {
@@ -242,14 +235,7 @@ export function createImageStore(db: Db, opts: ImageStoreOptions = {}): ImageSto
     },
 
     list(ns, filters = []) {
-      let filter: Filter;
-      try {
-        filter = parseAll(...filters);
-      } catch (err) {
-        // containerd wraps the (already InvalidArgument) parse error in InvalidArgument once more.
-        if (err instanceof InvalidFilterError) throw new InvalidArgumentError(`${err.message}: invalid argument`, { cause: err });
-        throw err;
-      }
+      const filter = parseStoreFilters(filters);
       const labels = groupBy(s.allLabels.all(ns) as KV[]);
       const annotations = groupBy(s.allAnnotations.all(ns) as KV[]);
       return (s.list.all(ns) as Row[])
