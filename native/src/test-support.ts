@@ -8,12 +8,15 @@ import type { NativeError } from '../index.js';
 /** Mounting needs root; the root-only suites skip themselves otherwise. */
 export const isRoot = process.getuid?.() === 0;
 
-/** The rejection of `p`, or a failure if it resolves. */
-export async function rejection(p: Promise<unknown>): Promise<NativeError> {
+/**
+ * The rejection of `p`, or a failure if it resolves. Test code of every package that calls the addon uses
+ * these helpers (`@flotilla/native/test-support`, never part of a build).
+ */
+export async function rejection<E extends Error = NativeError>(p: Promise<unknown>): Promise<E> {
   try {
     await p;
   } catch (e) {
-    return e as NativeError;
+    return e as E;
   }
   throw new Error('expected the promise to reject');
 }
@@ -23,7 +26,7 @@ export async function rejection(p: Promise<unknown>): Promise<NativeError> {
  * host's temp dir supports (xattr namespaces, overlay layers, device nodes). Returns a getter for its
  * path; call it inside tests.
  */
-export function suiteTmpfs(prefix: string, size: string): () => string {
+export function suiteTmpfs(prefix: string, size = '512m'): () => string {
   let base = '';
   let fsdir = '';
   beforeAll(async () => {

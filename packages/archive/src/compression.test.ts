@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { InvalidArgumentError } from '@flotilla/errdefs';
 import { compressInto, decompress, detectCompression, type Compression } from './compression.js';
-import { chunks } from './test-support.js';
+import { chunks, rejection } from './test-support.js';
 
 async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -12,14 +12,7 @@ async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
-async function failure(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a failure');
-}
+const failure = (p: Promise<unknown>) => rejection<Error>(p);
 
 const payload = Buffer.concat([randomBytes(300_000), Buffer.alloc(700_000, 'layer ')]);
 const zstd = (b: Buffer, ...args: string[]) => execFileSync('zstd', ['-q', '-c', ...args], { input: b, maxBuffer: 64 << 20 });

@@ -8,7 +8,7 @@ import { lsetxattr } from '@flotilla/native';
 import type { TarHeader } from './tar-header.js';
 import { createTarReader } from './tar-reader.js';
 import { createTarWriter } from './tar-writer.js';
-import { chunks, tarOf, type TestEntry } from './test-support.js';
+import { chunks, rejection, tarOf, type TestEntry } from './test-support.js';
 
 interface ReadEntry {
   header: TarHeader;
@@ -27,14 +27,7 @@ async function readAll(source: AsyncIterable<Uint8Array>): Promise<ReadEntry[]> 
   return out;
 }
 
-async function failure(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a failure');
-}
+const failure = (p: Promise<unknown>) => rejection<Error>(p);
 
 const longDir = 'd'.repeat(120);
 const entries: TestEntry[] = [

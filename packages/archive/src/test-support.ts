@@ -1,36 +1,14 @@
-import { afterAll, beforeAll } from 'vitest';
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { lgetxattr, llistxattr, mount, umount2, MNT } from '@flotilla/native';
+import { lgetxattr, llistxattr } from '@flotilla/native';
 import type { TarHeaderInit } from './tar-header.js';
 import { createTarWriter } from './tar-writer.js';
 
-/** Extraction and mounts need root; those suites skip themselves otherwise. */
-export const isRoot = process.getuid?.() === 0;
+// Extraction and mounts need root (those suites skip themselves otherwise) and a filesystem of their own.
+export { isRoot, suiteTmpfs, rejection } from '@flotilla/native/test-support';
 
-/**
- * A tmpfs of the suite's own for the duration of the suite: device nodes, trusted.* xattrs and overlay
- * upper dirs all work on it, whatever the host's temp dir is. Returns a getter for its path.
- */
-export function suiteTmpfs(prefix: string, size = '512m'): () => string {
-  let base = '';
-  let fsdir = '';
-  beforeAll(async () => {
-    base = await mkdtemp(join(tmpdir(), `flotilla-${prefix}-`));
-    fsdir = join(base, 'fs');
-    await mkdir(fsdir);
-    await mount('tmpfs', fsdir, 'tmpfs', 0, `size=${size}`);
-  });
-  afterAll(async () => {
-    if (fsdir) await umount2(fsdir, MNT.MNT_DETACH).catch(() => {});
-    if (base) await rm(base, { recursive: true, force: true });
-  });
-  return () => fsdir;
-}
-
-/** A test entry: a header plus, for files, its content. */
 export type TestEntry = TarHeaderInit & { readonly data?: string | Buffer };
 
 /** A tar archive of `entries`, made by our writer. */

@@ -14,6 +14,7 @@ import { clientOf, dialUnix } from '@flotilla/rpc/client';
 import { contentPlugins, remoteContentStore, type ContentStore } from '@flotilla/service-content';
 import { LABEL_UNCOMPRESSED, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP } from './differ.js';
 import { transferPlugins } from './plugins.js';
+import { rejection } from '@flotilla/native/test-support';
 
 const isRoot = process.getuid?.() === 0;
 const log = createLogger({ service: 'test', level: 'silent' });
@@ -21,14 +22,7 @@ const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).diges
 const ns = { metadata: Metadata({ 'containerd-namespace': 'diff-test' }) };
 const diffClient = (channel: Channel) => clientOf(Diff, channel);
 
-async function failure(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a failure');
-}
+const failure = (p: Promise<unknown>) => rejection<Error>(p);
 
 async function tarOf(files: Record<string, string>, symlinks: Record<string, string> = {}): Promise<Buffer> {
   const out: Buffer[] = [];

@@ -13,6 +13,7 @@ import { createLocalStore, type LocalContentStore } from '@flotilla/service-cont
 import type { Mount } from '@flotilla/snapshots';
 import { LABEL_UNCOMPRESSED, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, type Differ } from './differ.js';
 import { createWalkingDiffer } from './walking-differ.js';
+import { rejection } from '@flotilla/native/test-support';
 
 const isRoot = process.getuid?.() === 0;
 const log = createLogger({ service: 'test', level: 'silent' });
@@ -31,14 +32,7 @@ async function tar(entries: Entry[]): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
-async function failure(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a failure');
-}
+const failure = (p: Promise<unknown>) => rejection<Error>(p);
 
 /** Every path under `root` with its type letter ('-', 'd', 'l', 'c'), sorted. */
 async function listing(root: string, dir = ''): Promise<string[]> {
