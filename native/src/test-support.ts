@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { mount, umount2, MNT } from '../index.js';
 import type { NativeError } from '../index.js';
 
+export { treeSnapshot, type TreeEntry } from './tree-snapshot.js';
+
 /** Mounting needs root; the root-only suites skip themselves otherwise. */
 export const isRoot = process.getuid?.() === 0;
 
