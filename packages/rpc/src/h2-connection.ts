@@ -529,12 +529,12 @@ class Connection implements H2Connection {
           return;
         }
         if (inc === 0) {
-          s.fail(H2Error.PROTOCOL_ERROR);
+          s.reset(H2Error.PROTOCOL_ERROR);
           return;
         }
         s.sendWindow += inc;
         if (s.sendWindow > MAX_WINDOW) {
-          s.fail(H2Error.FLOW_CONTROL_ERROR);
+          s.reset(H2Error.FLOW_CONTROL_ERROR);
           return;
         }
         s.pump();
@@ -593,7 +593,7 @@ class Connection implements H2Connection {
     if (existing) {
       // Trailers from the client: gRPC never sends any, but they legally end the request.
       if (!endStream || existing.remoteEnded) {
-        existing.fail(H2Error.PROTOCOL_ERROR);
+        existing.reset(H2Error.PROTOCOL_ERROR);
         return;
       }
       existing.remoteEnd();
@@ -791,7 +791,7 @@ class Stream implements H2Stream {
   /** Bytes of a DATA frame counted against this stream's window (the whole frame, padding included). */
   received(len: number): void {
     this.recvWindow -= len;
-    if (this.recvWindow < 0) this.fail(H2Error.FLOW_CONTROL_ERROR);
+    if (this.recvWindow < 0) this.reset(H2Error.FLOW_CONTROL_ERROR);
   }
 
   consumedPadding(n: number): void {
@@ -932,10 +932,6 @@ class Stream implements H2Stream {
     if (this.closed) return;
     this.conn.rstStream(this.id, code);
     this.close();
-  }
-
-  fail(code: number): void {
-    this.reset(code);
   }
 
   /** The client reset the stream, or the connection is gone. */
