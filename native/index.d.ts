@@ -10,7 +10,8 @@ export interface NativeError extends Error {
   /**
    * The syscall that failed ('mount', 'umount2', 'lgetxattr', 'mknod', ...;
    * for {@link mountOverlay} the failing step: 'fsopen', 'fsconfig',
-   * 'fsmount' or 'move_mount').
+   * 'fsmount' or 'move_mount'; for {@link runCommand} 'posix_spawn', or
+   * 'chdir' when `cwd` is the problem).
    */
   syscall: string;
   /** The path the call acted on (the file, or the mount target). */
@@ -326,3 +327,89 @@ export declare const ZSTD: Readonly<{
  * (syscall 'open' or 'syncfs', path = path).
  */
 export function syncfs(path: string): Promise<void>;
+
+/** Options of {@link runCommand}. */
+export interface RunCommandOptions {
+  /** The command's working directory; default: this process's. */
+  cwd?: string;
+  /**
+   * Written to the command's stdin (copied when runCommand is called), which
+   * is then closed; without it, stdin is at EOF from the start. Whatever the
+   * command does not read before it closes stdin or exits is dropped.
+   */
+  stdin?: Uint8Array;
+  /**
+   * Start the command in a process group of its own (setpgid(0, 0)), as
+   * `detached` does for child_process.spawn: signals for this process's group
+   * do not reach it, and {@link RunningCommand.kill} signals the whole group.
+   * Default false.
+   */
+  newProcessGroup?: boolean;
+  /**
+   * Called on the main thread with the pid as soon as the process exists
+   * (once, before `result` settles); not called if it could not be started.
+   * It should not throw: Node 20 reports an exception from a native callback
+   * only as a warning (DEP0168), unless run with
+   * --force-node-api-uncaught-exceptions-policy.
+   */
+  onSpawn?: (pid: number) => void;
+}
+
+/** How a command ended, as child_process reports it, with all its output. */
+export interface CommandResult {
+  pid: number;
+  /** The exit status, or null if a signal ended it. */
+  code: number | null;
+  /** The signal that ended it ('SIGKILL'), or null if it exited. */
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/** A command started by {@link runCommand}. */
+export interface RunningCommand {
+  /** The process id; undefined until the process exists (see `onSpawn`). */
+  readonly pid: number | undefined;
+  /**
+   * Settles once the process has exited and stdout and stderr are at EOF
+   * (closed by the command and by everything it left running with them), or,
+   * after {@link kill}, once the process has exited (output still held open
+   * by a descendant is then abandoned). Rejects with a {@link NativeError} if
+   * the process could not be started: syscall 'posix_spawn' and path = file
+   * (ENOENT for a missing file, EACCES for one that is not executable), or
+   * syscall 'chdir' and path = cwd for a missing or unusable `cwd`.
+   */
+  readonly result: Promise<CommandResult>;
+  /**
+   * Sends `signal` (a name, or a number; default 'SIGTERM') to the command's
+   * process group when it has its own ({@link RunCommandOptions.newProcessGroup}),
+   * else to the process. Callable at any time: before the process exists the
+   * signal is sent as soon as it does; once the command has finished (or its
+   * process was reaped, without a group of its own) nothing is sent, so a
+   * reused pid is never signalled. Returns whether a signal was sent (or
+   * queued). An unknown name throws a TypeError (code ERR_UNKNOWN_SIGNAL).
+   */
+  kill(signal?: NodeJS.Signals | number): boolean;
+}
+
+/**
+ * Runs `file` with `argv` (argv[0] included, at least one element) and
+ * environment `env` ('KEY=value' entries; nothing is inherited) to
+ * completion, as child_process.spawn with piped stdio would, without its
+ * fork() of the whole Node process on the main thread: the process is created
+ * with posix_spawn (vfork-like, constant cost) on a thread of its own, which
+ * also writes stdin, collects stdout and stderr and waits for the exit. `file`
+ * is a path (not searched for in PATH; a relative one is taken from `cwd`).
+ *
+ * The command starts with stdin/stdout/stderr as pipes, no other descriptor,
+ * an empty signal mask and every standard signal at its default disposition
+ * (glibc leaves its two internal ones, 32 and 33, ignored). A running
+ * command keeps the event loop alive, like a child process. Bad arguments
+ * throw a TypeError (code ERR_INVALID_ARG_TYPE or ERR_INVALID_ARG_VALUE).
+ */
+export function runCommand(
+  file: string,
+  argv: readonly string[],
+  env: readonly string[],
+  options?: RunCommandOptions,
+): RunningCommand;

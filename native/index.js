@@ -43,3 +43,5 @@ export const zstdTransform = binding.zstdTransform;
 export const ZSTD = binding.ZSTD;
 /** syncfs(2) on the thread pool. */
 export const syncfs = binding.syncfs;
+/** A program run to completion through posix_spawn on a thread of its own (see index.d.ts). */
+export const runCommand = binding.runCommand;

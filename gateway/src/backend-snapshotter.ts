@@ -34,13 +34,13 @@ function guarded(sn: Snapshotter, down: () => string | undefined): Snapshotter {
  */
 export function backendSnapshotter(backend: Backend, name: string): SnapshotBackend {
   const down = () => backend.unavailable();
-  const unnamespaced = guarded(remoteSnapshotter(backend.channel, name), down);
+  const unnamespaced = guarded(remoteSnapshotter(backend.h2, name), down);
   // One client per namespace in use, made on first use.
   const byNamespace = new Map<string, Snapshotter>();
   return (namespace) => {
     if (namespace === undefined) return unnamespaced;
     let sn = byNamespace.get(namespace);
-    if (!sn) byNamespace.set(namespace, (sn = guarded(remoteSnapshotter(backend.channel, name, { namespace }), down)));
+    if (!sn) byNamespace.set(namespace, (sn = guarded(remoteSnapshotter(backend.h2, name, { namespace }), down)));
     return sn;
   };
 }

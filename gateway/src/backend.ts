@@ -1,5 +1,5 @@
 import type { Channel } from 'nice-grpc';
-import { dialUnix } from '@flotilla/rpc/client';
+import { dialH2, dialUnix, type H2Channel } from '@flotilla/rpc/client';
 import type { Supervised } from './processes/supervisor.js';
 
 /**
@@ -10,6 +10,8 @@ export interface Backend {
   readonly name: string;
   readonly address: string;
   readonly channel: Channel;
+  /** The same socket for relayed calls: raw bytes over node:http2, without grpc-js's layers. */
+  readonly h2: H2Channel;
   /** Why calls cannot go through right now, or undefined when they can. */
   unavailable(): string | undefined;
 }
@@ -19,12 +21,13 @@ export function processBackend(p: Supervised): Backend {
     name: p.name,
     address: p.socket,
     channel: p.channel,
+    h2: p.h2,
     unavailable: () => (p.state() === 'running' ? undefined : (p.lastError() ?? `plugin process ${p.name} is ${p.state()}`)),
   };
 }
 
 /** An external plugin: gRPC reports its failures itself (Unavailable), as containerd's proxy does. */
 export function proxyBackend(name: string, address: string): Backend {
-  const channel = dialUnix(address.replace(/^unix:\/\//, ''));
-  return { name, address, channel, unavailable: () => undefined };
+  const path = address.replace(/^unix:\/\//, '');
+  return { name, address, channel: dialUnix(path), h2: dialH2(path), unavailable: () => undefined };
 }

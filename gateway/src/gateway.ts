@@ -182,7 +182,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     leases,
     events,
     lock,
-    onDelete: () => gc.schedule(),
+    onDelete: () => {
+      gc.markContentDirty();
+      gc.schedule();
+    },
     policy: contentSharingPolicy(config.plugins),
   });
   namespaces.addHolder(content);

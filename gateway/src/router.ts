@@ -1,25 +1,14 @@
 import type { DescService } from '@bufbuild/protobuf';
-import {
-  ClientError,
-  createClientFactory,
-  ServerError,
-  type CallContext,
-  type Client,
-  type Channel,
-} from 'nice-grpc';
+import { ClientError, ServerError, Status, type CallContext } from 'nice-grpc';
 import { UnavailableError } from '@flotilla/errdefs';
 import { rawDefinitionOf, type RpcServer } from '@flotilla/rpc';
+import type { H2Channel, RawCallOptions } from '@flotilla/rpc/client';
 import type { Backend } from './backend.js';
 
 type Raw = Uint8Array;
-type RawDefinition = ReturnType<typeof rawDefinitionOf>;
-type RawClient = Client<RawDefinition>;
 
 /** Chooses the backend for a call; `request` is the first message when the client does not stream. */
 export type Resolver = (request: Raw | undefined) => Backend;
-
-const factory = createClientFactory();
-
 
 /** The backend's status goes back to the client exactly as it came (code and message). */
 function relayError(err: unknown): never {
@@ -34,25 +23,22 @@ function relayError(err: unknown): never {
  */
 export function addRelay(server: RpcServer, service: DescService, resolve: Resolver): void {
   const def = rawDefinitionOf(service);
-  const clients = new WeakMap<Channel, RawClient>();
-  const clientFor = (b: Backend): RawClient => {
+  const channelFor = (b: Backend): H2Channel => {
     const down = b.unavailable();
     if (down !== undefined) throw new UnavailableError(down);
-    let c = clients.get(b.channel);
-    if (!c) clients.set(b.channel, (c = factory.create(def, b.channel)));
-    return c;
+    return b.h2;
   };
+  // The server already dropped transport headers from ctx.metadata: what is left is the call's own.
+  const opts = (ctx: CallContext): RawCallOptions => ({ metadata: ctx.metadata, signal: ctx.signal });
   const impl: Record<string, unknown> = {};
   for (const method of service.methods) {
     const name = method.name;
-    const call = (c: RawClient) => c[name] as unknown as (req: unknown, opts: object) => unknown;
-    // The server already dropped transport headers from ctx.metadata: what is left is the call's own.
-    const opts = (ctx: CallContext) => ({ metadata: ctx.metadata, signal: ctx.signal });
+    const path = def[name]!.path;
     switch (method.methodKind) {
       case 'unary':
         impl[name] = async (req: Raw, ctx: CallContext) => {
           try {
-            return await (call(clientFor(resolve(req)))(req, opts(ctx)) as Promise<Raw>);
+            return await channelFor(resolve(req)).unary(path, req, opts(ctx));
           } catch (err) {
             relayError(err);
           }
@@ -61,7 +47,7 @@ export function addRelay(server: RpcServer, service: DescService, resolve: Resol
       case 'server_streaming':
         impl[name] = async function* (req: Raw, ctx: CallContext) {
           try {
-            yield* call(clientFor(resolve(req)))(req, opts(ctx)) as AsyncIterable<Raw>;
+            yield* channelFor(resolve(req)).stream(path, req, opts(ctx));
           } catch (err) {
             relayError(err);
           }
@@ -70,7 +56,13 @@ export function addRelay(server: RpcServer, service: DescService, resolve: Resol
       case 'client_streaming':
         impl[name] = async (reqs: AsyncIterable<Raw>, ctx: CallContext) => {
           try {
-            return await (call(clientFor(resolve(undefined)))(reqs, opts(ctx)) as Promise<Raw>);
+            let response: Raw | undefined;
+            for await (const m of channelFor(resolve(undefined)).stream(path, reqs, opts(ctx))) {
+              if (response !== undefined) throw new ServerError(Status.INTERNAL, 'backend sent more than one response');
+              response = m;
+            }
+            if (response === undefined) throw new ServerError(Status.INTERNAL, 'backend sent no response');
+            return response;
           } catch (err) {
             relayError(err);
           }
@@ -79,7 +71,7 @@ export function addRelay(server: RpcServer, service: DescService, resolve: Resol
       case 'bidi_streaming':
         impl[name] = async function* (reqs: AsyncIterable<Raw>, ctx: CallContext) {
           try {
-            yield* call(clientFor(resolve(undefined)))(reqs, opts(ctx)) as AsyncIterable<Raw>;
+            yield* channelFor(resolve(undefined)).stream(path, reqs, opts(ctx));
           } catch (err) {
             relayError(err);
           }

@@ -5,6 +5,7 @@
 #include "fsmount.h"
 #include "mknod.h"
 #include "mount.h"
+#include "spawn_command.h"
 #include "syncfs.h"
 #include "xattr.h"
 #include "zstd_stream.h"
@@ -19,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flotilla::InitExtract(env, exports);
   flotilla::InitSyncfs(env, exports);
   flotilla::InitZstd(env, exports);
+  flotilla::InitSpawn(env, exports);
   return exports;
 }
 

@@ -49,7 +49,7 @@ beforeEach(async () => {
   overlay = createMemorySnapshotter();
   snapshots = createNamespacedSnapshots({ db, name: 'overlayfs', backend: () => overlay, leases, events, log, onRemove: () => {} });
   gc = createCollector({ db, backend, lock, log, roots: [() => extraRoots], snapshotters: () => [snapshots], events, now: () => clock });
-  content = createNamespacedContent({ db, backend, leases, events, lock, onDelete: () => {} });
+  content = createNamespacedContent({ db, backend, leases, events, lock, onDelete: () => gc.markContentDirty() });
 });
 afterEach(() => {
   stop.abort();
@@ -133,6 +133,29 @@ describe('garbage collection', () => {
     expect(gc.last()).toMatchObject({ ingestsExpired: 1, ingestsAborted: 1 });
     await expect(ns.status('slow')).rejects.toThrow();
     expect(await backend.listStatuses()).toEqual([]);
+  });
+
+  it('lists the content process only when a content record went since its last sweep', async () => {
+    const ns = content.store('n1');
+    const kept = await put(ns, 'kept', { 'containerd.io/gc.root': '1' });
+    const dropped = await put(ns, 'dropped');
+    await gc.collect();
+    expect(onDisk(dropped)).toBe(false);
+    let lists = 0;
+    const list = backend.list.bind(backend);
+    backend.list = (...args) => { lists++; return list(...args); };
+    // Nothing went: the metadata pass alone.
+    leases.create('n1', 'empty', {});
+    leases.delete('n1', 'empty');
+    await gc.collect();
+    expect(lists).toBe(0);
+    // A namespace deleted its record: the blob goes from disk at the next collection.
+    const deleted = await put(ns, 'deleted', { 'containerd.io/gc.root': '1' });
+    await ns.delete(deleted);
+    await gc.collect();
+    expect(lists).toBe(1);
+    expect(onDisk(deleted)).toBe(false);
+    expect(onDisk(kept)).toBe(true);
   });
 
   it('does not take a blob committed while it runs', async () => {

@@ -67,6 +67,11 @@ export interface CollectionStats {
 }
 
 export interface Collector extends GarbageCollector {
+  /**
+   * A content record went outside a collection (a namespace deleted its blob): the next collection must
+   * sweep the content process, as containerd's `dirtyCS` asks.
+   */
+  markContentDirty(): void;
   /** Resolves with what the last collection removed; for tests and logs. */
   last(): CollectionStats | undefined;
   close(): void;
@@ -237,6 +242,30 @@ export function createCollector(opts: CollectorOptions): Collector {
     return counts.reduce((a, b) => a + b, 0);
   };
 
+  /** Remove from the content process every blob and ingest outside what the metadata keeps. */
+  const sweepContent = async (keepBlobs: ReadonlySet<string>, keepIngests: ReadonlySet<string>) => {
+    let blobsRemoved = 0;
+    let ingestsAborted = 0;
+    const doomed: string[] = [];
+    for await (const info of backend.list()) if (!keepBlobs.has(info.digest)) doomed.push(info.digest);
+    for (const d of doomed) {
+      await backend.delete(d).catch((err: unknown) => log.warn({ err, digest: d }, 'gc: could not remove blob'));
+      blobsRemoved++;
+    }
+    for (const st of await backend.listStatuses()) {
+      if (keepIngests.has(st.ref)) continue;
+      await backend.abort(st.ref).catch((err: unknown) => log.warn({ err, ref: st.ref }, 'gc: could not abort ingest'));
+      ingestsAborted++;
+    }
+    return { blobsRemoved, ingestsAborted };
+  };
+
+  // Listing every blob and ingest of the content process costs far more than the metadata pass, so the
+  // content sweep runs only when a record went since the last one, as in containerd. It starts dirty, so
+  // the first collection after a start removes what a crash left behind, and a periodic collection
+  // always sweeps, for anything the content process holds that no record ever named.
+  let contentDirty = true;
+
   const run = async (): Promise<CollectionStats> => {
     const start = performance.now();
     const sweeping: Promise<number>[] = [];
@@ -256,16 +285,16 @@ export function createCollector(opts: CollectorOptions): Collector {
 
         let blobsRemoved = 0;
         let ingestsAborted = 0;
-        const doomed: string[] = [];
-        for await (const info of backend.list()) if (!keepBlobs.has(info.digest)) doomed.push(info.digest);
-        for (const d of doomed) {
-          await backend.delete(d).catch((err: unknown) => log.warn({ err, digest: d }, 'gc: could not remove blob'));
-          blobsRemoved++;
-        }
-        for (const st of await backend.listStatuses()) {
-          if (keepIngests.has(st.ref)) continue;
-          await backend.abort(st.ref).catch((err: unknown) => log.warn({ err, ref: st.ref }, 'gc: could not abort ingest'));
-          ingestsAborted++;
+        if (stats.contentRemoved > 0 || stats.ingestsExpired > 0) contentDirty = true;
+        if (!contentDirty) return { ...stats, blobsRemoved, ingestsAborted };
+        // Cleared before the sweep: a deletion while it runs marks the next one dirty again. A sweep that
+        // fails part-way leaves it dirty.
+        contentDirty = false;
+        try {
+          ({ blobsRemoved, ingestsAborted } = await sweepContent(keepBlobs, keepIngests));
+        } catch (err) {
+          contentDirty = true;
+          throw err;
         }
         return { ...stats, blobsRemoved, ingestsAborted };
       });
@@ -294,7 +323,10 @@ export function createCollector(opts: CollectorOptions): Collector {
     queued ??= running.catch(() => undefined).then(() => { queued = undefined; return collect(); });
     return queued;
   };
-  const interval = opts.intervalMs ? setInterval(() => void collect().catch((err: unknown) => log.error({ err }, 'gc failed')), opts.intervalMs) : undefined;
+  const interval = opts.intervalMs ? setInterval(() => {
+    contentDirty = true;
+    void collect().catch((err: unknown) => log.error({ err }, 'gc failed'));
+  }, opts.intervalMs) : undefined;
   interval?.unref();
 
   return {
@@ -308,6 +340,9 @@ export function createCollector(opts: CollectorOptions): Collector {
     },
     async collect() {
       await collect();
+    },
+    markContentDirty() {
+      contentDirty = true;
     },
     last: () => last,
     close() {

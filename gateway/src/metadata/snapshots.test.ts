@@ -15,7 +15,7 @@ import {
 } from '@flotilla/errdefs';
 import { createLogger } from '@flotilla/log';
 import type { Info, Snapshotter } from '@flotilla/snapshots';
-import { dialUnix } from '@flotilla/rpc/client';
+import { dialH2, dialUnix } from '@flotilla/rpc/client';
 import { openMetadata, type Db } from './db.js';
 import { createLeaseStore, type LeaseStore } from './leases.js';
 import { createNamespaceStore } from './namespaces.js';
@@ -356,7 +356,7 @@ describe('namespaced snapshots', () => {
       const remote = createNamespacedSnapshots({
         db,
         name: 'overlayfs',
-        backend: backendSnapshotter({ name: 'snapshotter-overlay', address: '', channel, unavailable: () => down }, 'overlayfs'),
+        backend: backendSnapshotter({ name: 'snapshotter-overlay', address: '', channel, h2: dialH2(join(dir, 'nobody.sock')), unavailable: () => down }, 'overlayfs'),
         leases,
         events: createExchange(log),
         log,

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { create } from '@bufbuild/protobuf';
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from '@flotilla/proto/grpc/health/v1/health_pb';
 import type { Logger } from '@flotilla/log';
-import { clientOf, dialUnix } from '@flotilla/rpc/client';
+import { clientOf, dialH2, dialUnix, type H2Channel } from '@flotilla/rpc/client';
 import type { Channel } from 'nice-grpc';
 
 export interface ProcessSpec {
@@ -34,6 +34,8 @@ export interface Supervised {
   readonly socket: string;
   /** One channel for the process's lifetime: gRPC reconnects it across restarts. */
   readonly channel: Channel;
+  /** The same, for relayed calls and health: node:http2 without grpc-js; it too reconnects on demand. */
+  readonly h2: H2Channel;
   state(): ProcessState;
   pid(): number | undefined;
   restarts(): number;
@@ -58,7 +60,8 @@ export function supervise(spec: ProcessSpec, opts: SupervisorOptions): Supervise
   const startTimeout = opts.startTimeoutMs ?? 15_000;
   const liveness = opts.livenessMs ?? 2_000;
   const channel = dialUnix(spec.socket);
-  const health = clientOf(Health, channel);
+  const h2 = dialH2(spec.socket);
+  const health = clientOf(Health, h2);
   const check = create(HealthCheckRequestSchema, { service: '' });
 
   let state: ProcessState = 'starting';
@@ -156,6 +159,7 @@ export function supervise(spec: ProcessSpec, opts: SupervisorOptions): Supervise
     name: spec.name,
     socket: spec.socket,
     channel,
+    h2,
     state: () => state,
     pid: () => child?.pid,
     restarts: () => restarts,
@@ -186,6 +190,7 @@ export function supervise(spec: ProcessSpec, opts: SupervisorOptions): Supervise
       }
       await loop;
       channel.close();
+      h2.close();
       lastError = 'stopped';
     },
   };
@@ -198,7 +203,8 @@ export function supervise(spec: ProcessSpec, opts: SupervisorOptions): Supervise
 export function attach(name: string, socket: string, opts: Pick<SupervisorOptions, 'log' | 'livenessMs'>): Supervised {
   const log = opts.log.child({ process: name, attached: socket });
   const channel = dialUnix(socket);
-  const health = clientOf(Health, channel);
+  const h2 = dialH2(socket);
+  const health = clientOf(Health, h2);
   const life = new AbortController();
   let state: ProcessState = 'starting';
   let lastError: string | undefined = `plugin process ${name} at ${socket} has not answered yet`;
@@ -232,6 +238,7 @@ export function attach(name: string, socket: string, opts: Pick<SupervisorOption
     name,
     socket,
     channel,
+    h2,
     state: () => state,
     pid: () => undefined,
     restarts: () => 0,
@@ -245,6 +252,7 @@ export function attach(name: string, socket: string, opts: Pick<SupervisorOption
       life.abort();
       await loop;
       channel.close();
+      h2.close();
     },
   };
 }

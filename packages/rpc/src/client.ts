@@ -10,6 +10,10 @@ import {
 import { fromGrpcError } from '@flotilla/errdefs';
 import { MAX_MESSAGE_BYTES } from './h2-server.js';
 import { definitionOf, type Definition } from './definition.js';
+import type { H2Channel } from './h2-channel.js';
+import { h2ClientOf } from './h2-client.js';
+
+export { dialH2, type H2Channel, type RawCallOptions } from './h2-channel.js';
 
 /** Proxy clients hand errdefs classes to their callers, never gRPC statuses. */
 async function* nativeErrors<Req, Res>(call: ClientMiddlewareCall<Req, Res>, options: CallOptions) {
@@ -34,6 +38,15 @@ export function dialUnix(path: string): Channel {
 
 export type ServiceClient<S extends GenServiceMethods> = Client<Definition<S>>;
 
-export function clientOf<S extends GenServiceMethods>(service: GenService<S>, channel: Channel): ServiceClient<S> {
+/**
+ * A typed client of `service`: over grpc-js for a nice-grpc Channel, over node:http2 alone for an
+ * H2Channel. Both reject with errdefs classes.
+ */
+export function clientOf<S extends GenServiceMethods>(service: GenService<S>, channel: Channel | H2Channel): ServiceClient<S> {
+  if (isH2Channel(channel)) return h2ClientOf(service, channel) as ServiceClient<S>;
   return factory.create(definitionOf(service), channel) as ServiceClient<S>;
+}
+
+function isH2Channel(c: Channel | H2Channel): c is H2Channel {
+  return typeof (c as Partial<H2Channel>).unary === 'function';
 }

@@ -3,7 +3,7 @@ import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Metadata, type CallOptions, type Channel } from 'nice-grpc';
 import { InfoSchema, Kind as ProtoKind, Snapshots } from '@flotilla/proto/containerd/services/snapshots/v1/snapshots_pb';
 import { NAMESPACE_KEY } from '@flotilla/rpc';
-import { clientOf } from '@flotilla/rpc/client';
+import { clientOf, type H2Channel } from '@flotilla/rpc/client';
 import { infoFromProto, kindToProto, mountsFromProto, usageFromProto } from './convert.js';
 import type { InfoUpdate, SnapshotOptions, Snapshotter } from './snapshotter.js';
 
@@ -18,7 +18,7 @@ export interface RemoteSnapshotterOptions {
  * either. `name` goes in every request's `snapshotter` field. Errors arrive as errdefs classes (the rpc
  * client maps the gRPC codes back). The channel is the caller's: close() leaves it open.
  */
-export function remoteSnapshotter(channel: Channel, name: string, opts: RemoteSnapshotterOptions = {}): Snapshotter {
+export function remoteSnapshotter(channel: Channel | H2Channel, name: string, opts: RemoteSnapshotterOptions = {}): Snapshotter {
   const client = clientOf(Snapshots, channel);
   const call: CallOptions = opts.namespace !== undefined ? { metadata: Metadata({ [NAMESPACE_KEY]: opts.namespace }) } : {};
   const labelsOf = (o: SnapshotOptions | undefined) => ({ ...o?.labels });

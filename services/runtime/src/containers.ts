@@ -1,7 +1,7 @@
-import { Metadata, type Channel } from 'nice-grpc';
+import { Metadata } from 'nice-grpc';
 import { NotFoundError } from '@flotilla/errdefs';
 import { NAMESPACE_KEY } from '@flotilla/rpc';
-import { clientOf } from '@flotilla/rpc/client';
+import { clientOf, type H2Channel } from '@flotilla/rpc/client';
 import { Containers, type Container } from '@flotilla/proto/containerd/services/containers/v1/containers_pb';
 
 /** The container records tasks are made from; the gateway keeps them. */
@@ -11,7 +11,7 @@ export interface ContainerLookup {
 }
 
 /** `containerd.services.containers.v1.Containers/Get` on the gateway. */
-export function gatewayContainers(channel: Channel): ContainerLookup {
+export function gatewayContainers(channel: H2Channel): ContainerLookup {
   const containers = clientOf(Containers, channel);
   return {
     async get(namespace, id, signal) {

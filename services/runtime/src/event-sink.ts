@@ -1,8 +1,8 @@
 import { create, toBinary, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
 import { AnySchema, timestampNow } from '@bufbuild/protobuf/wkt';
-import { Metadata, type Channel } from 'nice-grpc';
+import { Metadata } from 'nice-grpc';
 import { NAMESPACE_KEY } from '@flotilla/rpc';
-import { clientOf } from '@flotilla/rpc/client';
+import { clientOf, type H2Channel } from '@flotilla/rpc/client';
 import { Events } from '@flotilla/proto/containerd/services/events/v1/events_pb';
 import { EnvelopeSchema, type Envelope } from '@flotilla/proto/containerd/types/event_pb';
 
@@ -18,7 +18,7 @@ export interface EventSink {
 const FORWARD_TIMEOUT_MS = 5_000;
 
 /** The gateway's `containerd.services.events.v1.Events/Forward`. */
-export function gatewayEventSink(channel: Channel): EventSink {
+export function gatewayEventSink(channel: H2Channel): EventSink {
   const events = clientOf(Events, channel);
   return {
     async forward(envelope, signal) {

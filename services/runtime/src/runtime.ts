@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlreadyExists } from '@flotilla/errdefs';
 import type { Logger } from '@flotilla/log';
-import { dialUnix } from '@flotilla/rpc/client';
+import { dialH2 } from '@flotilla/rpc/client';
 import { createTtrpcServer, type TtrpcServer } from '@flotilla/ttrpc';
 import { bundlePath } from './bundle.js';
 import { gatewayContainers, type ContainerLookup } from './containers.js';
@@ -69,8 +69,8 @@ async function listenPatiently(server: TtrpcServer, address: string, log: Logger
 export async function startRuntime(o: RuntimeOptions): Promise<Runtime> {
   const addresses = shimAddresses(o.config, o.peers);
   const env = configuredShimEnv(o.config);
-  // One channel to the gateway for container records and events; gRPC connects it on first use.
-  const channel = dialUnix(addresses.address);
+  // One connection to the gateway for container records and events, made on first use.
+  const channel = dialH2(addresses.address);
   const containers = o.containers ?? gatewayContainers(channel);
   const sink = o.events ?? gatewayEventSink(channel);
   const publisher = eventPublisher(sink, o.log.child({ component: 'publisher' }));

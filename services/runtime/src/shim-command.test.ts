@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CanceledError, DeadlineExceededError, UnavailableError } from '@flotilla/errdefs';
@@ -17,7 +17,7 @@ echo "cwd=$(pwd)"
 echo "env=$GOMAXPROCS $MAX_SHIM_VERSION $TTRPC_ADDRESS $GRPC_ADDRESS $NAMESPACE $EXTRA"
 echo "stdin=$(cat | od -An -tx1 | tr -d ' \\n')"
 echo "pgid-is-pid=$( [ "$(ps -o pgid= $$ | tr -d ' ')" = "$$" ] && echo yes || echo no)"
-case "$*" in *sleep*) sleep 10;; *fail*) echo oops >&2; exit 3;; esac
+case "$*" in *sleep*) sleep 10;; *fail*) echo oops >&2; exit 3;; *orphan*) setsid sleep 1000 & echo $! > orphan.pid; sleep 10;; esac
 `, { mode: 0o755 });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,5 +52,11 @@ describe('shim commands', () => {
     await expect(p).rejects.toBeInstanceOf(CanceledError);
     await expect(runShimCommand(shimCommand({ runtime: join(dir, 'missing'), namespace: 'n', addresses, args: [], cwd: dir }), { timeoutMs: 1000 }))
       .rejects.toBeInstanceOf(UnavailableError);
+  });
+
+  it('stops at the deadline even when a process outside its group keeps its output open', async () => {
+    await expect(runShimCommand(shimCommand({ runtime: fake, namespace: 'n', addresses, args: ['orphan'], cwd: dir }), { timeoutMs: 1000 }))
+      .rejects.toBeInstanceOf(DeadlineExceededError);
+    process.kill(Number(readFileSync(join(dir, 'orphan.pid'), 'utf8')), 'SIGKILL');
   });
 });

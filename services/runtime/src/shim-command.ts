@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import { CanceledError, DeadlineExceededError, UnavailableError } from '@flotilla/errdefs';
+import { runCommand } from '@flotilla/native';
 import type { ShimAddresses } from './runtime-config.js';
 
 /** One run of a shim binary: `start` or `delete`. */
@@ -61,43 +61,38 @@ export interface ShimCommandResult {
  * Run a shim command to completion. It gets a process group of its own, as containerd gives it, so a
  * signal meant for this process's group never reaches the shim the command leaves running. `stdin` is
  * what the shim reads its options from.
+ *
+ * The process is created by the native addon's posix_spawn on a thread of its own: child_process.spawn
+ * forks the whole runtime process on the main thread, milliseconds per task started.
  */
-export function runShimCommand(cmd: ShimCommand, opts: { stdin?: Uint8Array; signal?: AbortSignal; timeoutMs: number }): Promise<ShimCommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd.command, [...cmd.args], {
-      cwd: cmd.cwd,
-      env: cmd.env,
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let failure: Error | undefined;
-    const stop = (e: Error) => {
-      failure ??= e;
-      // The whole group: whatever the command started in it would keep its output open. A shim it
-      // launched has a group of its own and is not touched.
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    };
-    const onAbort = () => stop(new CanceledError(`${cmd.command} ${cmd.args.at(-1) ?? ''}: canceled`));
-    const timer = setTimeout(() => stop(new DeadlineExceededError(`${cmd.command} ${cmd.args.at(-1) ?? ''}: no answer within ${opts.timeoutMs}ms`)), opts.timeoutMs);
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.stdin.on('error', () => {}); // a shim that ignores its options may close stdin first
-    child.stdin.end(opts.stdin !== undefined ? Buffer.from(opts.stdin) : undefined);
-    child.once('error', (e) => {
-      failure ??= new UnavailableError(`run ${cmd.command}: ${e.message}`, { cause: e });
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      if (failure !== undefined) reject(failure);
-      else resolve({ code, signal, stdout: Buffer.concat(out), stderr: Buffer.concat(err) });
-    });
+export async function runShimCommand(cmd: ShimCommand, opts: { stdin?: Uint8Array; signal?: AbortSignal; timeoutMs: number }): Promise<ShimCommandResult> {
+  const what = `${cmd.command} ${cmd.args.at(-1) ?? ''}`;
+  const env = Object.entries(cmd.env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]));
+  const child = runCommand(cmd.command, [cmd.command, ...cmd.args], env, {
+    cwd: cmd.cwd,
+    newProcessGroup: true,
+    ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
   });
+  let failure: Error | undefined;
+  // The whole group: whatever the command started in it would keep its output open. A shim it launched
+  // has a group of its own and is not touched. Before the process exists the kill waits for it.
+  const stop = (e: Error) => {
+    failure ??= e;
+    child.kill('SIGKILL');
+  };
+  const onAbort = () => stop(new CanceledError(`${what}: canceled`));
+  const timer = setTimeout(() => stop(new DeadlineExceededError(`${what}: no answer within ${opts.timeoutMs}ms`)), opts.timeoutMs);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  let r;
+  try {
+    r = await child.result;
+  } catch (e) {
+    // Not started: a missing or unusable binary or bundle directory.
+    throw failure ?? new UnavailableError(`run ${cmd.command}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  if (failure !== undefined) throw failure;
+  return { code: r.code, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
