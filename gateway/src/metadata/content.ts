@@ -7,7 +7,7 @@ import {
   isAlreadyExists,
   isNotFound,
 } from '@flotilla/errdefs';
-import type { ContentStore, Info, Status, Writer, WriterOptions } from '@flotilla/service-content';
+import { writeDataLength, type ContentStore, type Info, type Status, type Writer, type WriterOptions } from '@flotilla/service-content';
 import { ContentCreateSchema, ContentDeleteSchema } from '@flotilla/proto/containerd/events/content_pb';
 import type { Db } from './db.js';
 import { validateLabels } from './labels.js';
@@ -301,7 +301,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
           digest: () => (inner ? inner.digest() : expected),
           async write(data) {
             if (!inner) {
-              if (data.length === 0) return;
+              if (writeDataLength(data) === 0) return;
               await copyFrom(total);
             }
             await inner!.write(data);

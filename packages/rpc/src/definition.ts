@@ -69,5 +69,16 @@ export function rawDefinitionOf(service: { typeName: string; methods: readonly {
   return def;
 }
 
+/**
+ * What a client-streaming method may add to its definition to take each request as the pieces it arrived
+ * in (views of the transport's chunks, see readMessageParts in h2-framing.ts) instead of one assembled
+ * buffer: our server then calls this rather than requestDeserialize. For a method whose requests carry
+ * bulk bytes that the handler only passes on (content Write), so they are never copied. Servers that do
+ * not know it use requestDeserialize, which must decode the same messages.
+ */
+export interface PartsDeserializer<Req> {
+  requestDeserializeParts(parts: readonly Uint8Array[]): Req;
+}
+
 /** The method shapes a generated service const carries. */
 export type ShapeOf<T> = T extends GenService<infer S> ? S : never;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { ServerError, Status } from 'nice-grpc-common';
-import { frame, readMessages, readOneMessage } from './h2-framing.js';
+import { frame, readMessageParts, readMessages, readOneMessage } from './h2-framing.js';
 
 const MAX = 1024;
 
@@ -179,6 +179,46 @@ describe('readMessages', () => {
     const { got, err } = await readUntilError([full.subarray(0, 3)]);
     expect(got).toEqual([]);
     expectServerError(err, Status.INTERNAL);
+  });
+});
+
+describe('readMessageParts', () => {
+  async function readParts(chunks: Uint8Array[]): Promise<(readonly Uint8Array[])[]> {
+    const out: (readonly Uint8Array[])[] = [];
+    for await (const m of readMessageParts(source(chunks), MAX)) out.push(m);
+    return out;
+  }
+  const joined = (ms: (readonly Uint8Array[])[]) => ms.map((m) => Buffer.concat(m).toString('hex'));
+  const messages = [bytes(40, 7), bytes(41, 0), bytes(42, 300), bytes(43, 1)];
+  const all = wire(...messages);
+
+  it('reads the same messages as readMessages, split at every byte boundary', async () => {
+    for (let k = 0; k <= all.length; k++) {
+      expect(joined(await readParts([all.subarray(0, k), all.subarray(k)])), `split at ${k}`).toEqual(hex(messages));
+    }
+    expect(joined(await readParts([...all].map((b) => new Uint8Array([b]))))).toEqual(hex(messages));
+  });
+
+  it('gives a message as views of the chunks it arrived in, one per chunk, none empty', async () => {
+    const body = bytes(44, 100);
+    const framed = wire(body);
+    const chunks = [framed.subarray(0, 30), framed.subarray(30, 31), framed.subarray(31)].map((c) => Buffer.from(c));
+    const [parts] = await readParts(chunks);
+    expect(parts!.map((p) => p.length)).toEqual([25, 1, 74]);
+    parts!.forEach((p, i) => expect(p.buffer).toBe(chunks[i]!.buffer));
+    expect(Buffer.concat(parts!).equals(Buffer.from(body))).toBe(true);
+  });
+
+  it('refuses what readMessages refuses', async () => {
+    const compressed = Buffer.from(frame(bytes(45, 4)));
+    compressed[0] = 1;
+    for (const [chunks, code] of [[[compressed], Status.UNIMPLEMENTED], [[wire(bytes(46, MAX + 1))], Status.RESOURCE_EXHAUSTED], [[all.subarray(0, all.length - 1)], Status.INTERNAL]] as const) {
+      let err: unknown;
+      try {
+        await readParts([...chunks]);
+      } catch (e) { err = e; }
+      expectServerError(err, code);
+    }
   });
 });
 

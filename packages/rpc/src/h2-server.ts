@@ -5,7 +5,8 @@ import type { MethodDefinition } from 'nice-grpc';
 import { AbortError } from 'abort-controller-x';
 import { toGrpcError } from '@flotilla/errdefs';
 import type { Logger } from '@flotilla/log';
-import { readMessages, readOneMessage, frame } from './h2-framing.js';
+import { readMessageParts, readMessages, readOneMessage, frame } from './h2-framing.js';
+import type { PartsDeserializer } from './definition.js';
 import { serveH2, type H2Connection, type H2Stream, type RequestHeaders } from './h2-connection.js';
 import { encodeHeaders, type HeaderField } from './hpack.js';
 
@@ -190,10 +191,15 @@ export function createRpcServer(root: Logger): RpcServer {
     }
 
     const { method, handler } = route;
+    const fromParts = (method as Partial<PartsDeserializer<unknown>>).requestDeserializeParts;
     const requests = method.requestStream
       ? (async function* () {
         try {
-          for await (const bytes of readMessages(stream, MAX_MESSAGE_BYTES)) yield method.requestDeserialize(bytes);
+          if (fromParts !== undefined) {
+            for await (const parts of readMessageParts(stream, MAX_MESSAGE_BYTES)) yield fromParts(parts);
+          } else {
+            for await (const bytes of readMessages(stream, MAX_MESSAGE_BYTES)) yield method.requestDeserialize(bytes);
+          }
         } finally {
           // The handler stopped reading (or a message was refused): discard the rest so the stream can close.
           stream.resume();

@@ -6,6 +6,7 @@ import type { ServiceClient } from '@flotilla/rpc/client';
 import { createAsyncQueue } from './async-queue.js';
 import { encodePlainWrite, type EncodedWriteRequest, type WriteRequestInit } from './write-request-codec.js';
 import type { WriteTransport } from './write-transport.js';
+import { writeDataLength } from './write-data.js';
 
 export type ContentClient = ServiceClient<ShapeOf<typeof Content>>;
 
@@ -30,7 +31,7 @@ export function grpcWriteTransport(client: ContentClient, call: CallOptions): Wr
   return {
     send(req) {
       if ('write' in req) {
-        const size = req.write.data.length + 32; // the data and room for the tags and varints around it
+        const size = writeDataLength(req.write.data) + 32; // the data and room for the tags and varints around it
         if (scratch === undefined || scratch.length < size) scratch = Buffer.allocUnsafe(size);
         queue.push({ encoded: encodePlainWrite(req.write, scratch) });
       } else {

@@ -1,10 +1,10 @@
 import http2 from 'node:http2';
 import { connect } from 'node:net';
-import { fromBinary } from '@bufbuild/protobuf';
 import { ClientError, Status } from 'nice-grpc-common';
-import { WriteContentResponseSchema, type WriteContentResponse } from '@flotilla/proto/containerd/services/content/v1/content_pb';
+import type { WriteContentResponse } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import { fromGrpcError } from '@flotilla/errdefs';
 import { encodeWriteRequest, framePlainWrite } from './write-request-codec.js';
+import { decodeWriteResponse } from './write-response-codec.js';
 import type { WriteTransport } from './write-transport.js';
 
 const PATH = '/containerd.services.content.v1.Content/Write';
@@ -142,7 +142,7 @@ function callOver(stream: http2.ClientHttp2Stream, release: () => void): WriteTr
         return;
       }
       try {
-        responses.push(fromBinary(WriteContentResponseSchema, pending.subarray(5, 5 + len)));
+        responses.push(decodeWriteResponse(pending.subarray(5, 5 + len)));
       } catch (err) {
         finish(Status.INTERNAL, `bad response: ${(err as Error).message}`);
         stream.close(http2.constants.NGHTTP2_CANCEL);
@@ -171,11 +171,10 @@ function callOver(stream: http2.ClientHttp2Stream, release: () => void): WriteTr
     send(req) {
       if (outcome !== undefined || ended) return; // the error surfaces in next()
       if ('write' in req) {
-        const [prefix, data] = framePlainWrite(req.write);
-        // One writev for both parts.
+        const parts = framePlainWrite(req.write);
+        // One writev for the prefix and every piece of the data.
         stream.cork();
-        stream.write(prefix);
-        if (data.length > 0) stream.write(data);
+        for (const part of parts) stream.write(part);
         stream.uncork();
       } else {
         const body = encodeWriteRequest(req.request);

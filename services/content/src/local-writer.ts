@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { close as closeCb, createReadStream, fstat as fstatCb, fsync as fsyncCb, ftruncate as ftruncateCb, write as writeCb } from 'node:fs';
+import { close as closeCb, createReadStream, fstat as fstatCb, fsync as fsyncCb, ftruncate as ftruncateCb, write as writeCb, writev as writevCb } from 'node:fs';
 import { chmod, link, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,7 +10,8 @@ import { writeTimestampFile } from './ingest-files.js';
 import { validateLabels } from './labels.js';
 import type { LabelStore } from './label-store.js';
 import type { RefLocks } from './ref-locks.js';
-import type { CommitOptions, Status, Writer } from './store.js';
+import type { CommitOptions, Status, WriteData, Writer } from './store.js';
+import { dropLeadingBytes, writeDataLength, writeDataPieces } from './write-data.js';
 
 const fsync = promisify(fsyncCb);
 const fstat = promisify(fstatCb);
@@ -53,6 +54,26 @@ function pwriteAll(fd: number, buf: Uint8Array, pos: number): Promise<void> {
     });
     next();
   });
+}
+
+/** Write pieces in order at pos, in one pwritev (a request's data as it arrived, never assembled). */
+function pwritevAll(fd: number, pieces: readonly Uint8Array[], pos: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let left = pieces;
+    const next = () => writevCb(fd, left as Uint8Array[], pos, (err, n) => {
+      if (err) return reject(err);
+      pos += n;
+      left = dropLeadingBytes(left, n);
+      if (left.length > 0) next();
+      else resolve();
+    });
+    next();
+  });
+}
+
+function pwriteData(fd: number, data: WriteData, pos: number): Promise<void> {
+  const pieces = writeDataPieces(data);
+  return pieces.length === 1 ? pwriteAll(fd, pieces[0]!, pos) : pwritevAll(fd, pieces, pos);
 }
 
 function errnoCode(err: unknown): string | undefined {
@@ -143,17 +164,18 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
     write(data) {
       return serial(async () => {
         const fd = requireOpen();
-        if (data.length === 0) return;
-        const written = pwriteAll(fd, data, offset);
+        const length = writeDataLength(data);
+        if (length === 0) return;
+        const written = pwriteData(fd, data, offset);
         // Hash while the kernel copies: the write runs on the thread pool, the hash here.
-        hash.update(data);
+        for (const piece of writeDataPieces(data)) hash.update(piece);
         try {
           await written;
         } catch (err) {
           broken = err;
           throw err;
         }
-        offset += data.length;
+        offset += length;
         updatedAt = Date.now();
       });
     },

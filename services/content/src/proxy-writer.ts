@@ -4,6 +4,7 @@ import { fromTimestamp } from './convert.js';
 import type { WriteRequestInit } from './write-request-codec.js';
 import type { Status, Writer, WriterOptions } from './store.js';
 import type { WriteTransport } from './write-transport.js';
+import { writeDataLength } from './write-data.js';
 
 /**
  * A Writer over one Write call (containerd's proxy remoteWriter): each method sends one request and
@@ -107,7 +108,7 @@ export async function openRemoteWriter(transport: WriteTransport, opts: WriterOp
       if (!open) throw new FailedPreconditionError(`writer for ref ${ref} is closed`);
       const at = offset;
       transport.send({ write: { offset: at, data } });
-      offset = at + data.length;
+      offset = at + writeDataLength(data);
       unanswered.push({ at, end: offset });
       if (unanswered.length >= window) await settleOne();
     },

@@ -8,6 +8,7 @@ import { h2WriteDialer } from './h2-write-transport.js';
 import { openRemoteWriter } from './proxy-writer.js';
 import type { ContentStore } from './store.js';
 import { serializeWriteRequest } from './write-request-codec.js';
+import { decodeWriteResponse } from './write-response-codec.js';
 
 /** As @flotilla/rpc/client's clients do: callers get errdefs classes, never gRPC statuses. */
 async function* nativeErrors<Req, Res>(call: ClientMiddlewareCall<Req, Res>, options: CallOptions) {
@@ -28,12 +29,17 @@ function unixSocketOf(channel: Channel): string | undefined {
 
 /**
  * The Content definition with Write's requests encoded by write-request-codec: the one message that
- * carries bulk bytes is the one worth encoding by hand.
+ * carries bulk bytes is the one worth encoding by hand. Its responses, one per request, are decoded by
+ * hand too (write-response-codec.ts).
  */
 const base = definitionOf(Content);
 const definition = {
   ...base,
-  write: { ...base.write, requestSerialize: serializeWriteRequest as (typeof base.write)['requestSerialize'] },
+  write: {
+    ...base.write,
+    requestSerialize: serializeWriteRequest as (typeof base.write)['requestSerialize'],
+    responseDeserialize: decodeWriteResponse,
+  },
 };
 const factory = createClientFactory().use(nativeErrors);
 

@@ -1,4 +1,4 @@
-import { create } from '@bufbuild/protobuf';
+import { create, isMessage, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Timestamp } from '@bufbuild/protobuf/wkt';
 import {
   Content,
@@ -11,15 +11,17 @@ import {
   WriteAction,
   WriteContentResponseSchema,
   type Info as ProtoInfo,
-  type WriteContentRequest,
   type WriteContentResponse,
 } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import { AlreadyExistsError, InvalidArgumentError, OutOfRangeError } from '@flotilla/errdefs';
-import { definitionOf, type Implementation, type RpcServer, type ServerCallContext } from '@flotilla/rpc';
+import { definitionOf, type Implementation, type PartsDeserializer, type RpcServer, type ServerCallContext } from '@flotilla/rpc';
 import type { GrpcService } from '@flotilla/plugin';
 import { infoFromProto, infoToProto, labelsFromProto, statusToProto, toTimestamp } from './convert.js';
 import { digestProblem } from './digest.js';
 import type { ContentStore } from './store.js';
+import { writeDataLength } from './write-data.js';
+import { decodeWriteRequestParts, type IncomingWriteRequest } from './write-request-decoder.js';
+import { encodeWriteResponse } from './write-response-codec.js';
 
 /** containerd's contentserver sends List in blocks of this many. */
 const LIST_BATCH = 100;
@@ -29,6 +31,22 @@ function requireDigest(digest: string, message: (problem: string) => string): vo
   const problem = digestProblem(digest);
   if (problem !== undefined) throw new InvalidArgumentError(message(problem));
 }
+
+/**
+ * Content's definition with Write's requests decoded from the pieces they arrive in (our server supports
+ * it): the data stays in the socket's chunks and is passed to the writer as they are. Write's responses,
+ * one per request, are encoded by hand (write-response-codec.ts).
+ */
+const base = definitionOf(Content);
+const definition = {
+  ...base,
+  write: {
+    ...base.write,
+    requestDeserializeParts: (parts: readonly Uint8Array[]) => decodeWriteRequestParts(parts),
+    responseSerialize: (r: MessageInitShape<typeof WriteContentResponseSchema>) =>
+      encodeWriteResponse(isMessage(r, WriteContentResponseSchema) ? r : create(WriteContentResponseSchema, r)),
+  },
+} satisfies Record<'write', PartsDeserializer<IncomingWriteRequest>> & typeof base;
 
 /**
  * containerd.services.content.v1.Content over whatever ContentStore `resolve` gives for a call: the
@@ -94,7 +112,7 @@ export function contentService(resolve: (ctx: ServerCallContext) => ContentStore
 
     write: (requests, ctx) => writeSession(resolve(ctx), requests, ctx),
   };
-  return { name: Content.typeName, register: (server: RpcServer) => server.add(definitionOf(Content), impl) };
+  return { name: Content.typeName, register: (server: RpcServer) => server.add(definition, impl) };
 }
 
 /**
@@ -110,7 +128,7 @@ export function contentService(resolve: (ctx: ServerCallContext) => ContentStore
  */
 async function* writeSession(
   store: ContentStore,
-  requests: AsyncIterable<WriteContentRequest>,
+  requests: AsyncIterable<IncomingWriteRequest>,
   ctx: ServerCallContext,
 ): AsyncGenerator<WriteContentResponse> {
   const it = requests[Symbol.asyncIterator]();
@@ -161,9 +179,10 @@ async function* writeSession(
             await wr.truncate(0);
             offset = respOffset = 0;
           }
-          if (req.data.length > 0) {
+          const length = writeDataLength(req.data);
+          if (length > 0) {
             await wr.write(req.data);
-            offset = respOffset = offset + req.data.length;
+            offset = respOffset = offset + length;
           }
           if (req.action === WriteAction.COMMIT) {
             const labels = labelsFromProto(req.labels);

@@ -42,6 +42,13 @@ export interface CommitOptions {
 }
 
 /**
+ * Bytes to write: one buffer, or pieces written in order as if they were one. A Write request's data comes
+ * as the pieces it arrived in from the socket (see write-request-decoder.ts), so a relay passes it on
+ * without assembling it (write-data.ts has the helpers).
+ */
+export type WriteData = Uint8Array | readonly Uint8Array[];
+
+/**
  * One open ingest. Writes append at the current offset. `close` releases the ref without committing: the
  * ingest stays for a later writer to resume; `commit` makes it a blob and removes the ingest.
  */
@@ -50,7 +57,7 @@ export interface Writer {
   status(): Promise<Status>;
   /** The digest of the bytes written so far. */
   digest(): string;
-  write(data: Uint8Array): Promise<void>;
+  write(data: WriteData): Promise<void>;
   /** Drop bytes after `size` (resume from an earlier point; containerd clients use 0). */
   truncate(size: number): Promise<void>;
   /**

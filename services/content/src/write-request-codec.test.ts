@@ -15,8 +15,7 @@ describe('the hand-laid WRITE', () => {
         const data = Buffer.alloc(size, size % 251);
         const want = reference(offset, data);
         expect(Buffer.from(encodePlainWrite({ offset, data })).equals(want), `${offset}/${size}`).toBe(true);
-        const [prefix, rest] = framePlainWrite({ offset, data });
-        const framed = Buffer.concat([prefix, rest]);
+        const framed = Buffer.concat(framePlainWrite({ offset, data }));
         expect(framed[0]).toBe(0);
         expect(framed.readUInt32BE(1)).toBe(want.length);
         expect(framed.subarray(5).equals(want), `${offset}/${size} framed`).toBe(true);

@@ -3,6 +3,8 @@ import {
   WriteAction,
   WriteContentRequestSchema,
 } from '@flotilla/proto/containerd/services/content/v1/content_pb';
+import type { WriteData } from './store.js';
+import { copyWriteData, writeDataLength, writeDataPieces } from './write-data.js';
 
 export type WriteRequestInit = MessageInitShape<typeof WriteContentRequestSchema>;
 
@@ -14,7 +16,7 @@ export type WriteRequestInit = MessageInitShape<typeof WriteContentRequestSchema
  */
 export interface PlainWrite {
   readonly offset: number;
-  readonly data: Uint8Array;
+  readonly data: WriteData;
 }
 
 /** Field tags of WriteContentRequest: (field number << 3) | wire type. */
@@ -42,46 +44,47 @@ function putVarint(buf: Buffer, pos: number, n: number): number {
 }
 
 /** The fields in front of the data: action, offset, and the data's tag and length. */
-function headSize(w: PlainWrite): number {
+function headSize(w: PlainWrite, length: number): number {
   return 1 + varintSize(WriteAction.WRITE) +
     (w.offset !== 0 ? 1 + varintSize(w.offset) : 0) +
-    (w.data.length !== 0 ? 1 + varintSize(w.data.length) : 0);
+    (length !== 0 ? 1 + varintSize(length) : 0);
 }
 
-function putHead(buf: Buffer, pos: number, w: PlainWrite): number {
+function putHead(buf: Buffer, pos: number, w: PlainWrite, length: number): number {
   buf[pos++] = TAG_ACTION;
   pos = putVarint(buf, pos, WriteAction.WRITE);
   if (w.offset !== 0) {
     buf[pos++] = TAG_OFFSET;
     pos = putVarint(buf, pos, w.offset);
   }
-  if (w.data.length !== 0) {
+  if (length !== 0) {
     buf[pos++] = TAG_DATA;
-    pos = putVarint(buf, pos, w.data.length);
+    pos = putVarint(buf, pos, length);
   }
   return pos;
 }
 
 /** A WRITE as one message, in `scratch` when it is large enough (the data is copied once). */
 export function encodePlainWrite(w: PlainWrite, scratch?: Buffer): Uint8Array {
-  const size = headSize(w) + w.data.length;
+  const length = writeDataLength(w.data);
+  const size = headSize(w, length) + length;
   const buf = scratch !== undefined && scratch.length >= size ? scratch : Buffer.allocUnsafe(size);
-  const pos = putHead(buf, 0, w);
-  buf.set(w.data, pos);
+  copyWriteData(w.data, buf, putHead(buf, 0, w, length));
   return buf === scratch ? buf.subarray(0, size) : buf;
 }
 
 /**
- * A WRITE framed for the wire as two parts, the gRPC length prefix with the fields before the data, and
- * the data itself, so it is sent without being copied at all.
+ * A WRITE framed for the wire: the gRPC length prefix with the fields before the data, then the data's
+ * own pieces (none when it is empty), so it is sent without being copied at all.
  */
-export function framePlainWrite(w: PlainWrite): [Buffer, Uint8Array] {
-  const head = headSize(w);
+export function framePlainWrite(w: PlainWrite): [Buffer, ...Uint8Array[]] {
+  const length = writeDataLength(w.data);
+  const head = headSize(w, length);
   const prefix = Buffer.allocUnsafe(5 + head);
   prefix[0] = 0;
-  prefix.writeUInt32BE(head + w.data.length, 1);
-  putHead(prefix, 5, w);
-  return [prefix, w.data];
+  prefix.writeUInt32BE(head + length, 1);
+  putHead(prefix, 5, w, length);
+  return length === 0 ? [prefix] : [prefix, ...writeDataPieces(w.data)];
 }
 
 export function encodeWriteRequest(req: WriteRequestInit): Uint8Array {
