@@ -20,6 +20,7 @@ import { clientOf, dialH2, type H2Channel } from './client.js';
 import { definitionOf, rawDefinitionOf } from './definition.js';
 import { withUnimplemented } from './implementation.js';
 import { createRpcServer, MAX_MESSAGE_BYTES, type RpcServer } from './h2-server.js';
+import { rejection } from './test-support.js';
 
 const silent = createLogger({ service: 'test', level: 'silent' });
 
@@ -49,14 +50,6 @@ function channel(path: string): H2Channel {
   return ch;
 }
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const content = rawDefinitionOf(Content);
 const version = rawDefinitionOf(Version);

@@ -30,6 +30,7 @@ import { clientOf, dialUnix } from './client.js';
 import { definitionOf } from './definition.js';
 import { createRpcServer, MAX_MESSAGE_BYTES, type RpcServer, type ServerCallContext } from './h2-server.js';
 import { frame } from './h2-framing.js';
+import { rejection } from './test-support.js';
 
 const silent = createLogger({ service: 'test', level: 'silent' });
 
@@ -125,14 +126,6 @@ function abortedOrAfter(signal: AbortSignal, cap: number): Promise<boolean> {
   });
 }
 
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 function expectClientError(err: unknown, code: Status, details?: string | RegExp): void {
   expect(err).toBeInstanceOf(ClientError);
