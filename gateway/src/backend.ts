@@ -1,5 +1,4 @@
-import type { Channel } from 'nice-grpc';
-import { dialH2, dialUnix, type H2Channel } from '@flotilla/rpc/client';
+import { dialH2, type H2Channel } from '@flotilla/rpc/client';
 import type { Supervised } from './processes/supervisor.js';
 
 /**
@@ -9,8 +8,7 @@ import type { Supervised } from './processes/supervisor.js';
 export interface Backend {
   readonly name: string;
   readonly address: string;
-  readonly channel: Channel;
-  /** The same socket for relayed calls: raw bytes over node:http2, without grpc-js's layers. */
+  /** Relayed and proxied calls go over node:http2 as raw bytes, without grpc-js's layers. */
   readonly h2: H2Channel;
   /** Why calls cannot go through right now, or undefined when they can. */
   unavailable(): string | undefined;
@@ -20,7 +18,6 @@ export function processBackend(p: Supervised): Backend {
   return {
     name: p.name,
     address: p.socket,
-    channel: p.channel,
     h2: p.h2,
     unavailable: () => (p.state() === 'running' ? undefined : (p.lastError() ?? `plugin process ${p.name} is ${p.state()}`)),
   };
@@ -29,5 +26,5 @@ export function processBackend(p: Supervised): Backend {
 /** An external plugin: gRPC reports its failures itself (Unavailable), as containerd's proxy does. */
 export function proxyBackend(name: string, address: string): Backend {
   const path = address.replace(/^unix:\/\//, '');
-  return { name, address, channel: dialUnix(path), h2: dialH2(path), unavailable: () => undefined };
+  return { name, address, h2: dialH2(path), unavailable: () => undefined };
 }

@@ -128,7 +128,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         { log, ...supervision.options },
       );
     // Learn what the process actually loaded, each time it (re)starts.
-    const introspect = clientOf(Introspection, sup.channel);
+    const introspect = clientOf(Introspection, sup.h2);
     sup.onReady(() => {
       introspect.plugins(create(PluginsRequestSchema, {}), { signal: AbortSignal.timeout(5000) }).then(
         (res) => remotePlugins.set(p.name, res.plugins.map((pl) => ({
@@ -161,7 +161,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const contentBackend: ContentStore = contentProcess
     // Eight 1 MiB writes in flight to the content process: the gateway answers each client write as soon as
     // it has handed the bytes on, so its two hops overlap instead of taking turns.
-    ? remoteContentStore(contentProcess.channel, { writeWindow: 8 })
+    ? remoteContentStore(contentProcess.h2, { writeWindow: 8 })
     : unavailableContent('the content plugin process is disabled by config');
   const lock = createRwLock();
   // Each snapshotter's namespaced metadata, filled in below: the collector reads it at every collection.
@@ -279,7 +279,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       health.shutdown();
       gc.close();
       await Promise.all([...processes.values()].map((p) => p.stop()));
-      for (const { backend } of proxies.values()) backend.channel.close();
+      for (const { backend } of proxies.values()) backend.h2.close();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         server.shutdown(),

@@ -15,7 +15,7 @@ import {
 } from '@flotilla/errdefs';
 import { createLogger } from '@flotilla/log';
 import type { Info, Snapshotter } from '@flotilla/snapshots';
-import { dialH2, dialUnix } from '@flotilla/rpc/client';
+import { dialH2 } from '@flotilla/rpc/client';
 import { openMetadata, type Db } from './db.js';
 import { createLeaseStore, type LeaseStore } from './leases.js';
 import { createNamespaceStore } from './namespaces.js';
@@ -98,6 +98,26 @@ describe('namespaced snapshots', () => {
     await expect(a.mounts('c1')).rejects.toBeInstanceOf(FailedPreconditionError);
     expect(await a.usage('c1')).toEqual({ size: 4096, inodes: 1 });
     await expect(a.usage('nope')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('never hands out a sequence twice: not while a call runs, not after the gateway opens the metadata again', async () => {
+    let fail = false;
+    const flaky: MemorySnapshotter = {
+      ...backend,
+      prepare: (key, parent, o) => (fail ? Promise.reject(new UnavailableError('backend down')) : backend.prepare(key, parent, o)),
+    };
+    const a = open(flaky).snapshotter('a');
+    // Two prepares at once, and one whose backend call fails (its number is not reused either).
+    await Promise.all([a.prepare('x', ''), a.prepare('y', '')]);
+    fail = true;
+    await expect(a.prepare('z', '')).rejects.toBeInstanceOf(UnavailableError);
+    fail = false;
+    await a.prepare('w', '');
+    expect(backend.keys()).toEqual(['a/1/x', 'a/2/y', 'a/4/w']);
+    // The recorded sequence is where a fresh start goes on from.
+    const again = open(backend).snapshotter('a');
+    await again.commit('c', 'w');
+    expect(backend.keys()).toEqual(['a/1/x', 'a/2/y', 'a/5/c']);
   });
 
   it('answers as containerd does for keys in use, missing keys and parents', async () => {
@@ -351,12 +371,12 @@ describe('namespaced snapshots', () => {
 
   it('answers Unavailable at once while the backend process is down', async () => {
     let down: string | undefined = 'plugin process snapshotter-overlay is restarting';
-    const channel = dialUnix(join(dir, 'nobody.sock'));
+    const h2 = dialH2(join(dir, 'nobody.sock'));
     try {
       const remote = createNamespacedSnapshots({
         db,
         name: 'overlayfs',
-        backend: backendSnapshotter({ name: 'snapshotter-overlay', address: '', channel, h2: dialH2(join(dir, 'nobody.sock')), unavailable: () => down }, 'overlayfs'),
+        backend: backendSnapshotter({ name: 'snapshotter-overlay', address: '', h2, unavailable: () => down }, 'overlayfs'),
         leases,
         events: createExchange(log),
         log,
@@ -369,7 +389,7 @@ describe('namespaced snapshots', () => {
       await expect(remote.sweep()).rejects.toBeInstanceOf(UnavailableError);
       down = undefined;
     } finally {
-      channel.close();
+      h2.close();
     }
   });
 });

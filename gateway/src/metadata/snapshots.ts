@@ -154,8 +154,9 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
     delete: db.prepare('DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?'),
     clearLabels: db.prepare('DELETE FROM snapshot_labels WHERE namespace = ? AND snapshotter = ? AND snapshot = ?'),
     label: db.prepare('INSERT INTO snapshot_labels (namespace, snapshotter, snapshot, key, value) VALUES (?, ?, ?, ?, ?)'),
-    next: db.prepare(`INSERT INTO snapshot_sequences (namespace, snapshotter, last) VALUES (?, ?, 1)
-                      ON CONFLICT (namespace, snapshotter) DO UPDATE SET last = last + 1 RETURNING last`).pluck(),
+    lastSeq: db.prepare('SELECT last FROM snapshot_sequences WHERE namespace = ? AND snapshotter = ?').pluck(),
+    recordSeq: db.prepare(`INSERT INTO snapshot_sequences (namespace, snapshotter, last) VALUES (?, ?, ?)
+                           ON CONFLICT (namespace, snapshotter) DO UPDATE SET last = max(last, excluded.last)`),
     bkeys: db.prepare('SELECT bkey FROM snapshots WHERE snapshotter = ?').pluck(),
   };
 
@@ -174,8 +175,23 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
     s.clearLabels.run(ns, name, key);
     for (const [k, v] of Object.entries(labels)) s.label.run(ns, name, key, k, v);
   };
-  /** A backend key no other snapshot of this namespace has had or will have (containerd's createKey). */
-  const backendKey = (ns: string, key: string) => `${ns}/${s.next.get(ns, name) as number}/${key}`;
+  /**
+   * Sequence numbers handed out per namespace, ahead of the table: a number is taken while an operation
+   * checks (a read-only transaction) and written with the snapshot it names, in the transaction that
+   * records it. Taking it with a write of its own cost every Prepare and Commit a second transaction, and
+   * so a second fsync. As in containerd, whose createKey takes it inside the transaction that records the
+   * snapshot: a crash between the backend call and the record can hand the number out again, which only
+   * matters for the same key in the same namespace, and the collector sweeps the unrecorded backend
+   * snapshot meanwhile.
+   */
+  const issued = new Map<string, number>();
+  /** A backend key no other recorded snapshot of this namespace has had or will have (containerd's createKey). */
+  const backendKey = (ns: string, key: string): { bkey: string; seq: number } => {
+    const seq = Math.max(issued.get(ns) ?? 0, (s.lastSeq.get(ns, name) as number | undefined) ?? 0) + 1;
+    issued.set(ns, seq);
+    return { bkey: `${ns}/${seq}/${key}`, seq };
+  };
+  const recordSeq = (ns: string, seq: number) => s.recordSeq.run(ns, name, seq);
   const ensureNs = (ns: string) => {
     const t = Date.now();
     s.ensureNs.run(ns, t, t);
@@ -205,7 +221,7 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
       return keys.with([lk(key), ...(parent !== '' ? [lk(parent)] : []), ...(target !== '' ? [lk(target)] : [])], async () => {
         // First pass: what is already here answers at once, and still joins the caller's lease, so an
         // unpacker that finds its layer keeps it for as long as it works.
-        const planned = db.transaction((): { exists: string } | { bkey: string; bparent: string } => {
+        const planned = db.transaction((): { exists: string } | { bkey: string; seq: number; bparent: string } => {
           if (target !== '' && row(ns, target)) {
             leaseAdd(target);
             return { exists: `target snapshot ${q(target)}` };
@@ -220,7 +236,7 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
             if (!p) throw new NotFoundError(`parent snapshot ${parent} does not exist`);
             bparent = p.bkey;
           }
-          return { bkey: backendKey(ns, key), bparent };
+          return { ...backendKey(ns, key), bparent };
         })();
         if ('exists' in planned) throw new AlreadyExistsError(planned.exists);
 
@@ -255,6 +271,7 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
           try {
             db.transaction(() => {
               ensureNs(ns);
+              recordSeq(ns, planned.seq);
               leaseAdd(recordKey);
               if (row(ns, recordKey)) {
                 answer ??= new AlreadyExistsError(`snapshot ${q(recordKey)}`);
@@ -355,7 +372,7 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
         validateSnapshotLabels(base);
         const rebaseOnto = copts?.parent ?? '';
         await keys.with([lk(commitName), lk(key), ...(rebaseOnto !== '' ? [lk(rebaseOnto)] : [])], async () => {
-          const planned = db.transaction((): { exists: true } | { bkey: string; nameKey: string; parent: string; bparent: string; rebase: boolean } => {
+          const planned = db.transaction((): { exists: true } | { bkey: string; nameKey: string; seq: number; parent: string; bparent: string; rebase: boolean } => {
             if (row(ns, commitName)) {
               leaseAdd(commitName);
               return { exists: true };
@@ -374,12 +391,13 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
               if (!p) throw new NotFoundError(`parent snapshot ${parent} does not exist`);
               bparent = p.bkey;
             }
-            return { bkey: k.bkey, nameKey: backendKey(ns, commitName), parent, bparent, rebase };
+            const { bkey: nameKey, seq } = backendKey(ns, commitName);
+            return { bkey: k.bkey, nameKey, seq, parent, bparent, rebase };
           })();
           if ('exists' in planned) throw new AlreadyExistsError(`snapshot ${q(commitName)}`);
 
           await gcLock.read(async () => {
-            const { bkey, nameKey, parent, bparent, rebase } = planned;
+            const { bkey, nameKey, seq, parent, bparent, rebase } = planned;
             try {
               await backend.commit(nameKey, bkey, { labels: inheritedLabels(base), ...(rebase ? { parent: bparent } : {}) });
             } catch (err) {
@@ -391,6 +409,7 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
                 // Garbage collection may have dropped an unprotected active snapshot meanwhile.
                 mustRow(ns, key);
                 ensureNs(ns);
+                recordSeq(ns, seq);
                 leaseAdd(commitName);
                 const t = now().getTime();
                 s.insert.run(ns, name, commitName, nameKey, parent, t, t);

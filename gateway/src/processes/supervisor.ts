@@ -3,8 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { create } from '@bufbuild/protobuf';
 import { Health, HealthCheckRequestSchema, HealthCheckResponse_ServingStatus } from '@flotilla/proto/grpc/health/v1/health_pb';
 import type { Logger } from '@flotilla/log';
-import { clientOf, dialH2, dialUnix, type H2Channel } from '@flotilla/rpc/client';
-import type { Channel } from 'nice-grpc';
+import { clientOf, dialH2, type H2Channel } from '@flotilla/rpc/client';
 
 export interface ProcessSpec {
   /** Service name, e.g. `content`. */
@@ -32,9 +31,7 @@ export interface SupervisorOptions {
 export interface Supervised {
   readonly name: string;
   readonly socket: string;
-  /** One channel for the process's lifetime: gRPC reconnects it across restarts. */
-  readonly channel: Channel;
-  /** The same, for relayed calls and health: node:http2 without grpc-js; it too reconnects on demand. */
+  /** One channel for the process's lifetime (node:http2, no grpc-js): it reconnects across restarts. */
   readonly h2: H2Channel;
   state(): ProcessState;
   pid(): number | undefined;
@@ -59,7 +56,6 @@ export function supervise(spec: ProcessSpec, opts: SupervisorOptions): Supervise
   const maxBackoff = opts.maxBackoffMs ?? 10_000;
   const startTimeout = opts.startTimeoutMs ?? 15_000;
   const liveness = opts.livenessMs ?? 2_000;
-  const channel = dialUnix(spec.socket);
   const h2 = dialH2(spec.socket);
   const health = clientOf(Health, h2);
   const check = create(HealthCheckRequestSchema, { service: '' });
@@ -158,7 +154,6 @@ export function supervise(spec: ProcessSpec, opts: SupervisorOptions): Supervise
   return {
     name: spec.name,
     socket: spec.socket,
-    channel,
     h2,
     state: () => state,
     pid: () => child?.pid,
@@ -189,7 +184,6 @@ export function supervise(spec: ProcessSpec, opts: SupervisorOptions): Supervise
         clearTimeout(timer);
       }
       await loop;
-      channel.close();
       h2.close();
       lastError = 'stopped';
     },
@@ -202,7 +196,6 @@ export function supervise(spec: ProcessSpec, opts: SupervisorOptions): Supervise
  */
 export function attach(name: string, socket: string, opts: Pick<SupervisorOptions, 'log' | 'livenessMs'>): Supervised {
   const log = opts.log.child({ process: name, attached: socket });
-  const channel = dialUnix(socket);
   const h2 = dialH2(socket);
   const health = clientOf(Health, h2);
   const life = new AbortController();
@@ -237,7 +230,6 @@ export function attach(name: string, socket: string, opts: Pick<SupervisorOption
   return {
     name,
     socket,
-    channel,
     h2,
     state: () => state,
     pid: () => undefined,
@@ -251,7 +243,6 @@ export function attach(name: string, socket: string, opts: Pick<SupervisorOption
     async stop() {
       life.abort();
       await loop;
-      channel.close();
       h2.close();
     },
   };

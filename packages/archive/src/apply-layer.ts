@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { lstat, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { CanceledError, InvalidArgumentError } from '@flotilla/errdefs';
 import {
   lgetxattr,
@@ -13,7 +13,7 @@ import {
 } from '@flotilla/native';
 import { decompress, type Compression } from './compression.js';
 import { createExtractQueue, type ExtractQueueOptions } from './extract-queue.js';
-import { entryPath, joinPath, resolveInRoot, splitPath } from './root-path.js';
+import { entryPath, joinPath, lstatIfExists, resolveInRoot, splitPath } from './root-path.js';
 import type { TarHeader, Timespec } from './tar-header.js';
 import { createTarReader } from './tar-reader.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './whiteouts.js';
@@ -120,15 +120,16 @@ export async function applyLayer(source: AsyncIterable<Uint8Array>, root: string
     if (rel === '') return '';
     const known = dirs.get(rel);
     if (known !== undefined) return known;
-    // Looking at the filesystem needs it to be up to date.
+    // Looking at the filesystem needs it to be up to date. The lookups themselves are synchronous, as in
+    // resolveInRoot: cached dentries, cheaper than a thread-pool round trip each.
     await queue.flush();
-    const host = await resolveInRoot(root, rel, { onEscape: 'refuse', what: `${what}: directory ${JSON.stringify(rel)}` });
+    const host = resolveInRoot(root, rel, { onEscape: 'refuse', what: `${what}: directory ${JSON.stringify(rel)}` });
     if (host === '') return '';
     const parts = host.split('/');
     let i = 0;
     for (; i < parts.length; i++) {
       const p = parts.slice(0, i + 1).join('/');
-      const st = await lstat(`${root}/${p}`).catch(missing);
+      const st = lstatIfExists(`${root}/${p}`);
       if (st === undefined) break;
       if (!st.isDirectory()) throw new InvalidArgumentError(`${what}: ${JSON.stringify(p)} is not a directory`);
     }
@@ -144,8 +145,8 @@ export async function applyLayer(source: AsyncIterable<Uint8Array>, root: string
   async function missingParent(host: string): Promise<ExtractOp> {
     const [dir, name] = splitPath(host);
     for (const lower of parents) {
-      const path = `${lower}/${await resolveInRoot(lower, host, { onEscape: 'clamp' })}`;
-      const st = await lstat(path, { bigint: true }).catch(missing);
+      const path = `${lower}/${resolveInRoot(lower, host, { onEscape: 'clamp' })}`;
+      const st = lstatIfExists(path, true);
       if (st === undefined) continue;
       if (!st.isDirectory()) break;
       return {
@@ -358,10 +359,6 @@ function createDirCache(): DirCache {
   };
 }
 
-function missing(err: NodeJS.ErrnoException): undefined {
-  if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
-  throw err;
-}
 
 /** A directory's xattrs minus trusted.* (overlay's own), as containerd copies them up. */
 async function copyableXattrs(path: string): Promise<XattrPair[]> {

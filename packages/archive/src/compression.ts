@@ -61,7 +61,9 @@ export async function* decompress(source: AsyncIterable<Uint8Array>, opts: Decom
     head.push(b);
     headBytes += b.length;
   }
-  const first = Buffer.concat(head, headBytes);
+  // Joined only when detection needed more than one chunk: the first chunk is usually a whole read of the
+  // blob (up to a MiB), and copying it costs as much as decompressing it.
+  const first = head.length === 1 ? head[0]! : Buffer.concat(head, headBytes);
   const compression = detectCompression(first);
   opts.onDetect?.(compression);
   const rest = (async function* () {

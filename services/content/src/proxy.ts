@@ -2,6 +2,7 @@ import { createClientFactory, Metadata, type CallOptions, type Channel, type Cli
 import { Content } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import { fromGrpcError } from '@flotilla/errdefs';
 import { definitionOf, LEASE_KEY, NAMESPACE_KEY } from '@flotilla/rpc';
+import { clientOf, type H2Channel } from '@flotilla/rpc/client';
 import { infoFromProto, statusFromProto } from './convert.js';
 import { grpcWriteTransport, type ContentClient } from './grpc-write-transport.js';
 import { h2WriteDialer } from './h2-write-transport.js';
@@ -19,9 +20,9 @@ async function* nativeErrors<Req, Res>(call: ClientMiddlewareCall<Req, Res>, opt
   }
 }
 
-/** The socket path of a channel to `unix://PATH` (what dialUnix makes), else undefined. */
-function unixSocketOf(channel: Channel): string | undefined {
-  const target = channel.getTarget();
+/** The socket path of a channel to `unix://PATH` (what dialUnix and dialH2 make), else undefined. */
+function unixSocketOf(channel: Channel | H2Channel): string | undefined {
+  const target = isH2Channel(channel) ? channel.target : channel.getTarget();
   if (target.startsWith('unix://')) return target.slice('unix://'.length);
   if (target.startsWith('unix:')) return target.slice('unix:'.length);
   return undefined;
@@ -43,6 +44,10 @@ const definition = {
 };
 const factory = createClientFactory().use(nativeErrors);
 
+function isH2Channel(c: Channel | H2Channel): c is H2Channel {
+  return typeof (c as Partial<H2Channel>).unary === 'function';
+}
+
 export interface RemoteContentStoreOptions {
   /** Sent as `containerd-namespace` on every call, for a server that is namespaced (containerd, the gateway). */
   readonly namespace?: string;
@@ -50,7 +55,8 @@ export interface RemoteContentStoreOptions {
   readonly lease?: string;
   /**
    * How Write calls travel. 'auto' (the default) uses a bare HTTP/2 stream when the channel is to a Unix
-   * socket (h2-write-transport.ts) and gRPC's client otherwise; 'grpc' always uses gRPC's client.
+   * socket (h2-write-transport.ts) and gRPC's client otherwise; 'grpc' always uses gRPC's client (with
+   * a nice-grpc Channel only: an H2Channel is always to a Unix socket).
    */
   readonly writeTransport?: 'auto' | 'grpc';
   /**
@@ -66,15 +72,17 @@ export interface RemoteContentStoreOptions {
  * content/proxy): the gateway's view of the content process, or anyone's view of a containerd. Errors
  * arrive as errdefs classes (the rpc client maps them).
  */
-export function remoteContentStore(channel: Channel, opts: RemoteContentStoreOptions = {}): ContentStore {
-  const client = factory.create(definition, channel) as ContentClient;
+export function remoteContentStore(channel: Channel | H2Channel, opts: RemoteContentStoreOptions = {}): ContentStore {
+  // Over an H2Channel every call but Write goes through the typed client; Write takes the bare stream.
+  const h2 = isH2Channel(channel);
+  const client = (h2 ? clientOf(Content, channel) : factory.create(definition, channel)) as ContentClient;
   const headers: Record<string, string> = {
     ...(opts.namespace !== undefined ? { [NAMESPACE_KEY]: opts.namespace } : {}),
     ...(opts.lease !== undefined ? { [LEASE_KEY]: opts.lease } : {}),
   };
   const call: CallOptions = Object.keys(headers).length > 0 ? { metadata: Metadata(headers) } : {};
   // Writes to a Unix socket skip gRPC's client for a bare HTTP/2 stream (see h2-write-transport.ts).
-  const socket = opts.writeTransport === 'grpc' ? undefined : unixSocketOf(channel);
+  const socket = opts.writeTransport === 'grpc' && !h2 ? undefined : unixSocketOf(channel);
   const dialer = socket !== undefined ? h2WriteDialer(socket) : undefined;
   return {
     async info(digest) {

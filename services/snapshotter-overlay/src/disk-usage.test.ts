@@ -44,6 +44,18 @@ describe('diskUsage', () => {
     expect(usage.size).toBeLessThan(1024 * 1024);
   });
 
+  it('walks a tree larger than what it looks at between returns to the event loop', async () => {
+    await mkdir(join(dir, 'many'));
+    await Promise.all(Array.from({ length: 1100 }, (_, i) => writeFile(join(dir, 'many', `f${i}`), '')));
+    let otherWorkRan = false;
+    setImmediate(() => { otherWorkRan = true; });
+    const usage = await diskUsage(dir);
+    expect(otherWorkRan).toBe(true);
+    // root, many, and the (empty) files
+    expect(usage.inodes).toBe(1102);
+    expect(usage.size).toBe((await expected(dir, join(dir, 'many'))).size);
+  });
+
   it('fails for a missing root, as filepath.Walk does', async () => {
     await expect(diskUsage(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
   });

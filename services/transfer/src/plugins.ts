@@ -54,9 +54,9 @@ function walkingDiffer(ctx: InitContext<WalkingDifferConfig>): Differ {
   const blobsPath = ctx.config.blobs_path ?? join(dirname(ctx.root), `${PluginType.Content}.content`);
   ctx.exports['content'] = content;
   if (blobsPath !== '') ctx.exports['blobs'] = blobsPath;
-  const readBlob = (digest: string, store: ContentStore): AsyncIterable<Uint8Array> => {
+  const readBlob = (digest: string, store: ContentStore, size: number): AsyncIterable<Uint8Array> => {
     const source: BlobSource = blobsStore ?? store;
-    return blobsPath !== '' ? readBlobFile(blobsPath, digest, source) : source.read(digest);
+    return blobsPath !== '' ? readBlobFile(blobsPath, digest, source, size) : source.read(digest);
   };
   return createWalkingDiffer({
     content: contentViews(content),

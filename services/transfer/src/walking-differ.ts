@@ -25,9 +25,10 @@ export interface WalkingDifferOptions {
   /**
    * How to read a blob's bytes once the call's content store (`store`) has found it, if not from that
    * store: behind the gateway, from the content process or its directory (blob-files.ts). Blobs are
-   * addressed by digest, so any namespace's view of a blob has the same bytes.
+   * addressed by digest, so any namespace's view of a blob has the same bytes. `size` is the blob's size
+   * as the store reported it.
    */
-  readonly readBlob?: (digest: string, store: ContentStore) => AsyncIterable<Uint8Array>;
+  readonly readBlob?: (digest: string, store: ContentStore, size: number) => AsyncIterable<Uint8Array>;
   /** Directory for the temporary mount points of mounts that must be mounted to be read or written. */
   readonly tempMounts: string;
   readonly log: Logger;
@@ -48,7 +49,7 @@ export function createWalkingDiffer(opts: WalkingDifferOptions): Differ {
     const store = opts.content(aopts);
     const info = await store.info(desc.digest);
     const expected = aopts.expectedDiffId ?? desc.annotations?.[LABEL_UNCOMPRESSED] ?? info.labels[LABEL_UNCOMPRESSED];
-    const read = () => (opts.readBlob !== undefined ? opts.readBlob(desc.digest, store) : store.read(desc.digest));
+    const read = () => (opts.readBlob !== undefined ? opts.readBlob(desc.digest, store, info.size) : store.read(desc.digest));
     const common = { compression, ...(aopts.signal !== undefined ? { signal: aopts.signal } : {}) };
 
     const overlay = overlayUpper(mounts);
