@@ -16,6 +16,7 @@ import type { NamespaceHolder } from './namespaces.js';
 import type { Exchange } from '../events/exchange.js';
 import type { RwLock } from '../gc/rw-lock.js';
 import { compileFilters } from '../filters.js';
+import { createSmallBlobCache, type SmallBlobCache } from './small-blobs.js';
 
 /** Namespace label that lets any namespace take a blob this namespace holds by naming its digest. */
 export const SHAREABLE_NAMESPACE_LABEL = 'containerd.io/namespace.shareable';
@@ -38,6 +39,8 @@ export interface NamespacedContentOptions {
    * naming its digest. "isolated": it must write the bytes itself (unless the holder is shareable).
    */
   policy?: 'shared' | 'isolated';
+  /** Where small blobs are kept once read (small-blobs.ts); one per gateway by default. */
+  smallBlobs?: SmallBlobCache;
 }
 
 export interface NamespacedContent extends NamespaceHolder {
@@ -60,6 +63,7 @@ interface Row {
 export function createNamespacedContent(opts: NamespacedContentOptions): NamespacedContent {
   const { db, backend, leases, events, lock } = opts;
   const shared = (opts.policy ?? 'shared') === 'shared';
+  const smallBlobs = opts.smallBlobs ?? createSmallBlobCache();
   const q = {
     ensureNs: db.prepare('INSERT OR IGNORE INTO namespaces (name, created_at, updated_at) VALUES (?, ?, ?)'),
     get: db.prepare('SELECT digest, size, created_at, updated_at FROM content WHERE namespace = ? AND digest = ?'),
@@ -186,8 +190,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
       },
 
       read(digest, readOpts) {
-        row(ns, digest);
-        return backend.read(digest, readOpts);
+        return smallBlobs.read(backend, digest, row(ns, digest).size, readOpts);
       },
 
       async status(ref) {
