@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { Health } from '@flotilla/proto/grpc/health/v1/health_pb';
+import { Tasks } from '@flotilla/proto/containerd/services/tasks/v1/tasks_pb';
 import {
   Introspection,
   PluginsRequestSchema,
@@ -44,6 +45,7 @@ import { builtinProcesses } from './processes/builtins.js';
 import { attach, supervise, type Supervised } from './processes/supervisor.js';
 import { processBackend, proxyBackend, type Backend } from './backend.js';
 import { addRelay } from './router.js';
+import { taskContainerGuard } from './task-container-guard.js';
 import { refuseRemovedApis } from './removed-apis.js';
 
 export interface GatewayOptions {
@@ -264,7 +266,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const sup = processes.get(p.name);
     if (!sup) continue; // disabled: its services are not served at all, as in containerd (Unimplemented)
     const backend = processBackend(sup);
-    for (const service of p.services) addRelay(server, service, () => backend);
+    for (const service of p.services) {
+      addRelay(server, service, () => backend, service.typeName === Tasks.typeName ? taskContainerGuard(containers) : undefined);
+    }
   }
   snapshotsService(snapshotterByName((name) => snapshotMetadata.get(name) ?? rejectRemovedSnapshotter(name))).register(server);
   refuseRemovedApis(server);

@@ -11,4 +11,5 @@ export {
   requireNamespace,
   LEASE_KEY,
   leaseOf,
+  CONTAINER_CHECKED_KEY,
 } from './namespace.js';

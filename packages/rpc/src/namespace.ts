@@ -50,3 +50,10 @@ export function leaseOf(metadata: Metadata): string | undefined {
   const v = metadata.get(LEASE_KEY);
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
+
+/**
+ * Set by the gateway on a task call it relays to the runtime once it has found the call's container in
+ * its records (it owns them): the container id it checked. The runtime then skips asking the gateway for
+ * the same record again. A client that sets it on a call to the runtime's own socket only skips that check.
+ */
+export const CONTAINER_CHECKED_KEY = 'flotilla-container-checked';

@@ -11,7 +11,7 @@ import {
 import { adaptFields, parseAll } from '@flotilla/filters';
 import type { Logger } from '@flotilla/log';
 import type { GrpcService } from '@flotilla/plugin';
-import { definitionOf, requireNamespace, validateIdentifier, type Implementation, type RpcServer, type ServerCallContext } from '@flotilla/rpc';
+import { CONTAINER_CHECKED_KEY, definitionOf, requireNamespace, validateIdentifier, type Implementation, type RpcServer, type ServerCallContext } from '@flotilla/rpc';
 import { MetricSchema, type Metric } from '@flotilla/proto/containerd/types/metrics_pb';
 import { ProcessSchema, Status, type Process } from '@flotilla/proto/containerd/types/task/task_pb';
 import { ListTasksResponseSchema, Tasks } from '@flotilla/proto/containerd/services/tasks/v1/tasks_pb';
@@ -43,7 +43,9 @@ export function tasksService(o: TasksServiceOptions): GrpcService {
 
   const taskOf = async (ctx: ServerCallContext, id: string): Promise<{ ns: string; shim: Shim }> => {
     const ns = requireNamespace(ctx.metadata);
-    await o.containers.get(ns, id, ctx.signal);
+    // containerd's tasks service first looks the container up. Through the gateway, which owns the records,
+    // that was done before the call was relayed.
+    if (ctx.metadata.get(CONTAINER_CHECKED_KEY) !== id) await o.containers.get(ns, id, ctx.signal);
     const shim = o.tasks.get(ns, id);
     if (shim === undefined) throw new NotFoundError(`task ${id} not found`);
     return { ns, shim };
