@@ -1,6 +1,6 @@
 import { dirname, join } from 'node:path';
 import { PluginType, type InitContext, type Registration } from '@flotilla/plugin';
-import { dialUnix } from '@flotilla/rpc/client';
+import { dialH2 } from '@flotilla/rpc/client';
 import { remoteContentStore, type ContentStore } from '@flotilla/service-content';
 import { readBlobFile, type BlobSource } from './blob-files.js';
 import type { CallScope, Differ } from './differ.js';
@@ -29,7 +29,7 @@ export interface WalkingDifferConfig {
 
 /** Namespaced views of one content service, made once per namespace and lease and kept (they are cheap, but hold a connection). */
 function contentViews(address: string): (scope: CallScope) => ContentStore {
-  const channel = dialUnix(address);
+  const channel = dialH2(address);
   const views = new Map<string, ContentStore>();
   return ({ namespace, lease }) => {
     const key = `${namespace ?? ''}\0${lease ?? ''}`;
@@ -50,7 +50,7 @@ function walkingDiffer(ctx: InitContext<WalkingDifferConfig>): Differ {
     throw new Error('no content service to use: set content_address, or start the process with --peer content=SOCKET');
   }
   const blobsAddress = ctx.config.blobs_address || (content === ctx.peers['gateway'] ? ctx.peers['content'] : undefined);
-  const blobsStore = blobsAddress !== undefined && blobsAddress !== '' ? remoteContentStore(dialUnix(blobsAddress)) : undefined;
+  const blobsStore = blobsAddress !== undefined && blobsAddress !== '' ? remoteContentStore(dialH2(blobsAddress)) : undefined;
   const blobsPath = ctx.config.blobs_path ?? join(dirname(ctx.root), `${PluginType.Content}.content`);
   ctx.exports['content'] = content;
   if (blobsPath !== '') ctx.exports['blobs'] = blobsPath;
