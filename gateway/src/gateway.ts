@@ -194,11 +194,22 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   namespaces.addHolder(containers);
 
   const snapshotters = new Map<string, Backend>();
+  // Built-in snapshotters' mounts follow from their directories alone; a proxy plugin's are its own.
+  const builtinSnapshotters = new Set<string>();
   for (const p of builtinProcesses) {
     const sup = processes.get(p.name);
-    if (sup) for (const s of p.snapshotters) snapshotters.set(s, processBackend(sup));
+    if (sup) {
+      for (const s of p.snapshotters) {
+        snapshotters.set(s, processBackend(sup));
+        builtinSnapshotters.add(s);
+      }
+    }
   }
-  for (const [name, { backend, type }] of proxies) if (type === PluginType.Snapshotter) snapshotters.set(name, backend);
+  for (const [name, { backend, type }] of proxies) {
+    if (type !== PluginType.Snapshotter) continue;
+    snapshotters.set(name, backend);
+    builtinSnapshotters.delete(name);
+  }
   // Namespaces, keys, labels and parent chains are the gateway's; the backend holds the trees.
   for (const [name, backend] of snapshotters) {
     snapshotMetadata.set(name, createNamespacedSnapshots({
@@ -209,6 +220,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       events,
       log: log.child({ component: 'snapshots', snapshotter: name }),
       onRemove: () => gc.schedule(),
+      stableMounts: builtinSnapshotters.has(name),
     }));
   }
   // A namespace with snapshots cannot go, snapshotter by snapshotter in name order as containerd lists

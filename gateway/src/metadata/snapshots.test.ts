@@ -120,6 +120,31 @@ describe('namespaced snapshots', () => {
     expect(backend.keys()).toEqual(['a/1/x', 'a/2/y', 'a/5/c']);
   });
 
+  it('answers Mounts from what Prepare returned when the backend\'s mounts are stable, and asks it otherwise', async () => {
+    const events = createExchange(log);
+    const stable = createNamespacedSnapshots({ db, name: 'overlayfs', backend: () => backend, leases, events, log, onRemove: () => {}, stableMounts: true });
+    const sn = stable.snapshotter('n');
+    const prepared = await sn.prepare('a', '');
+    backend.calls.length = 0;
+    expect(await sn.mounts('a')).toEqual(prepared);
+    expect(await sn.mounts('a')).toEqual(prepared);
+    expect(backend.calls.filter((c) => c.startsWith('mounts'))).toEqual([]);
+    // Gone or committed, the key has no mounts; made again, it is a new backend snapshot.
+    await sn.commit('c', 'a');
+    await expect(sn.mounts('a')).rejects.toBeInstanceOf(NotFoundError);
+    await sn.view('v', 'c');
+    await sn.remove('v');
+    await expect(sn.mounts('v')).rejects.toBeInstanceOf(NotFoundError);
+    const again = await sn.view('v', 'c');
+    expect(await sn.mounts('v')).toEqual(again);
+    // Without the promise every Mounts is the backend's.
+    const plain = snapshots.snapshotter('n');
+    await plain.prepare('b', '');
+    backend.calls.length = 0;
+    await plain.mounts('b');
+    expect(backend.calls.filter((c) => c.startsWith('mounts'))).toHaveLength(1);
+  });
+
   it('answers as containerd does for keys in use, missing keys and parents', async () => {
     const sn = snapshots.snapshotter('n');
     await chain(sn);

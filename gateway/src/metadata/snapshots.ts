@@ -33,6 +33,8 @@ const INHERITED_PREFIX = 'containerd.io/snapshot/';
 
 /** Walks ask the backend for this many snapshots' kinds at a time (containerd's batch). */
 const WALK_BATCH = 100;
+/** Mounts kept for Mounts calls (stableMounts): a few thousand active snapshots' worth. */
+const MOUNTS_KEPT = 4096;
 
 /**
  * containerd's FilterInheritedLabels: a backend needs only the labels meant for snapshotters (a remote
@@ -61,6 +63,13 @@ export interface NamespacedSnapshotsOptions {
   log: Logger;
   /** Ask for a collection: a removed snapshot's backend copy goes only when garbage collection sweeps. */
   onRemove(): void;
+  /**
+   * The backend's mounts for a snapshot never change while it exists, as for the built-in snapshotters
+   * (they follow from the snapshot's own directories and its parents', which outlive it). The mounts that
+   * Prepare and View returned then answer Mounts without asking the backend again: `ctr run` asks twice.
+   * Left unset for proxy plugins, whose mounts are theirs to change.
+   */
+  stableMounts?: boolean;
   /** Clock, for tests. */
   now?: () => Date;
 }
@@ -185,6 +194,14 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
    * snapshot meanwhile.
    */
   const issued = new Map<string, number>();
+  /** Mounts of active snapshots and views, by backend key (never reused), when they are stable. */
+  const knownMounts = new Map<string, readonly Mount[]>();
+  const rememberMounts = (bkey: string, mounts: readonly Mount[]) => {
+    if (!opts.stableMounts) return;
+    // Records dropped by garbage collection leave their entries behind: keep the newest few thousand.
+    if (knownMounts.size >= MOUNTS_KEPT) knownMounts.delete(knownMounts.keys().next().value!);
+    knownMounts.set(bkey, mounts);
+  };
   /** A backend key no other recorded snapshot of this namespace has had or will have (containerd's createKey). */
   const backendKey = (ns: string, key: string): { bkey: string; seq: number } => {
     const seq = Math.max(issued.get(ns) ?? 0, (s.lastSeq.get(ns, name) as number | undefined) ?? 0) + 1;
@@ -296,6 +313,7 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
             }
             throw answer;
           }
+          rememberMounts(bkey, mounts);
           if (kind === 'active') events.publish(ns, '/snapshot/prepare', SnapshotPrepareSchema, { key, parent, snapshotter: name });
           return mounts;
         });
@@ -360,7 +378,9 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
       },
 
       async mounts(key) {
-        return backend.mounts(mustRow(ns, key).bkey);
+        const { bkey } = mustRow(ns, key);
+        const known = knownMounts.get(bkey);
+        return known !== undefined ? known.map((m) => ({ ...m, options: [...m.options] })) : backend.mounts(bkey);
       },
 
       prepare: (key, parent, sopts) => createSnapshot('active', key, parent, sopts),
@@ -417,6 +437,7 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
                 s.delete.run(ns, name, key);
                 leaseRemove(key);
               })();
+              knownMounts.delete(bkey);
             } catch (err) {
               // The backend committed what nothing records: the next sweep takes it.
               dirty = true;
@@ -430,12 +451,14 @@ export function createNamespacedSnapshots(opts: NamespacedSnapshotsOptions): Nam
 
       async remove(key) {
         await keys.with([lk(key)], async () => {
-          db.transaction(() => {
-            mustRow(ns, key);
+          const { bkey } = db.transaction(() => {
+            const r = mustRow(ns, key);
             if (s.child.get(ns, name, key) !== undefined) throw new FailedPreconditionError('cannot remove snapshot with child');
             s.delete.run(ns, name, key);
             leaseRemove(key);
+            return r;
           })();
+          knownMounts.delete(bkey);
         });
         dirty = true;
         events.publish(ns, '/snapshot/remove', SnapshotRemoveSchema, { key, snapshotter: name });
