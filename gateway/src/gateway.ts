@@ -163,7 +163,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const contentBackend: ContentStore = contentProcess
     // Eight 1 MiB writes in flight to the content process: the gateway answers each client write as soon as
     // it has handed the bytes on, so its two hops overlap instead of taking turns.
-    ? remoteContentStore(contentProcess.h2, { writeWindow: 8 })
+    ? remoteContentStore(contentProcess.h2, { writeWindow: 8, exactWriteAnswers: true })
     : unavailableContent('the content plugin process is disabled by config');
   const lock = createRwLock();
   // Each snapshotter's namespaced metadata, filled in below: the collector reads it at every collection.

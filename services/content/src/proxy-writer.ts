@@ -11,12 +11,23 @@ import { writeDataLength } from './write-data.js';
  * reads its one response. Opening sends a STAT with the ref, which locks it on the server and tells the
  * offset an earlier writer left, so writing resumes there. Close ends the request stream and waits for the
  * server to finish, so the ref is free again when it returns.
+ *
+ * With `localStatus`, status is answered here, from that first STAT and the answers to every WRITE
+ * since, instead of with another round trip: while the call holds the ref nothing else changes the ingest.
+ * Only for a server whose every WRITE answer carries the exact offset and digest, as the content process's
+ * and containerd's do; the gateway answers WRITEs before the bytes reach the content process, so its
+ * digests are settled only by a STAT. Behind the gateway a client's write asks for its status several
+ * times (opening, its own STATs, before committing), and each round trip to a content process busy with
+ * other ingests cost milliseconds.
  */
-export async function openRemoteWriter(transport: WriteTransport, opts: WriterOptions, window = 1): Promise<Writer> {
+export async function openRemoteWriter(transport: WriteTransport, opts: WriterOptions, window = 1, localStatus = false): Promise<Writer> {
   const { ref } = opts;
   let open = true;
   let offset = 0;
   let digest = '';
+  let total = opts.total ?? 0;
+  let startedAt = new Date();
+  let updatedAt = startedAt;
   /** Offsets the server must report for the WRITEs sent and not yet answered, oldest first. */
   const unanswered: { at: number; end: number }[] = [];
 
@@ -40,6 +51,7 @@ export async function openRemoteWriter(transport: WriteTransport, opts: WriterOp
     if (resp!.digest !== '') digest = resp!.digest;
     const got = Number(resp!.offset);
     if (got !== end) fail(new DataLossError(`short write: ${got - at} of ${end - at} bytes written`));
+    updatedAt = new Date();
   }
 
   async function settleAll(): Promise<void> {
@@ -84,6 +96,9 @@ export async function openRemoteWriter(transport: WriteTransport, opts: WriterOp
   try {
     const first = await roundTrip({ request: { action: WriteAction.STAT, ref, total: BigInt(opts.total ?? 0), expected: opts.expected ?? '' } });
     offset = Number(first.offset);
+    total = Number(first.total);
+    startedAt = fromTimestamp(first.startedAt);
+    updatedAt = fromTimestamp(first.updatedAt);
   } catch (err) {
     await close();
     throw err;
@@ -92,6 +107,11 @@ export async function openRemoteWriter(transport: WriteTransport, opts: WriterOp
   return {
     ref,
     async status(): Promise<Status> {
+      if (localStatus) {
+        if (!open) throw new FailedPreconditionError(`writer for ref ${ref} is closed`);
+        await settleAll();
+        return { ref, offset, total, expected: '', startedAt, updatedAt };
+      }
       const resp = await roundTrip({ request: { action: WriteAction.STAT } });
       return {
         ref,

@@ -65,6 +65,12 @@ export interface RemoteContentStoreOptions {
    * from what it accepted (the gateway) uses more, so both of its hops stay busy.
    */
   readonly writeWindow?: number;
+  /**
+   * The server answers every WRITE with the exact offset and digest (a content process, containerd; not
+   * the gateway, which answers before the bytes reach the content process): writers then answer status()
+   * from those answers without a round trip (proxy-writer.ts).
+   */
+  readonly exactWriteAnswers?: boolean;
 }
 
 /**
@@ -114,7 +120,7 @@ export function remoteContentStore(channel: Channel | H2Channel, opts: RemoteCon
       await client.abort({ ref }, call);
     },
     writer(wopts) {
-      return openRemoteWriter(dialer !== undefined ? dialer.open(headers) : grpcWriteTransport(client, call), wopts, opts.writeWindow ?? 1);
+      return openRemoteWriter(dialer !== undefined ? dialer.open(headers) : grpcWriteTransport(client, call), wopts, opts.writeWindow ?? 1, opts.exactWriteAnswers ?? false);
     },
   };
 }
