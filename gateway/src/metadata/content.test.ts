@@ -64,6 +64,27 @@ describe('namespaced content', () => {
     await expect(cs.delete(digest)).rejects.toBeInstanceOf(NotFoundError);
   });
 
+  it('lists a namespace\'s own ingests, filtered by ref, from one listing of the backend', async () => {
+    const a = content.store('a');
+    const b = content.store('b');
+    const writers = [await a.writer({ ref: 'one', total: 10 }), await a.writer({ ref: 'two', total: 10 }), await b.writer({ ref: 'one', total: 10 })];
+    await writers[0]!.write(Buffer.from('12345'));
+    await writers[2]!.write(Buffer.from('123'));
+    let listings = 0;
+    let statuses = 0;
+    const list = backend.listStatuses.bind(backend);
+    const status = backend.status.bind(backend);
+    backend.listStatuses = (...args) => { listings++; return list(...args); };
+    backend.status = (...args) => { statuses++; return status(...args); };
+    const all = await a.listStatuses();
+    expect(all.map((s) => [s.ref, s.offset, s.total]).sort()).toEqual([['one', 5, 10], ['two', 0, 10]]);
+    expect(await a.listStatuses(['ref==two'])).toMatchObject([{ ref: 'two', offset: 0 }]);
+    expect((await b.listStatuses()).map((s) => [s.ref, s.offset])).toEqual([['one', 3]]);
+    expect(await content.store('empty').listStatuses()).toEqual([]);
+    expect([listings, statuses]).toEqual([3, 0]);
+    for (const w of writers) await w.close();
+  });
+
   it('answers AlreadyExists for a blob the namespace holds, and publishes nothing for it', async () => {
     const data = Buffer.from('twice');
     const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;

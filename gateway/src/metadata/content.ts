@@ -202,17 +202,17 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
 
       async listStatuses(filters = []) {
         const match = compileFilters(filters);
+        const rows = (q.ingests.all(ns) as { ref: string; bref: string; updated_at: number | null }[]).filter((r) => match({ ref: r.ref }));
+        if (rows.length === 0) return [];
+        // One listing of the backend rather than a Status call per ingest: clients poll this while they
+        // write (ctr's progress, every 100 ms), so it runs beside the writes it reports on.
+        const byBackendRef = new Map((await backend.listStatuses()).map((st) => [st.ref, st]));
         const out: Status[] = [];
-        for (const { ref, bref, updated_at } of q.ingests.all(ns) as { ref: string; bref: string; updated_at: number | null }[]) {
-          let st: Status;
-          try {
-            st = await backend.status(bref);
-          } catch (err) {
-            if (isNotFound(err)) continue;
-            throw err;
-          }
-          const s = { ...st, ref, updatedAt: updated_at !== null ? new Date(updated_at) : st.updatedAt };
-          if (match({ ref })) out.push(s);
+        for (const { ref, bref, updated_at } of rows) {
+          const st = byBackendRef.get(bref);
+          // Gone from the backend (aborted meanwhile): not an ingest any more.
+          if (st === undefined) continue;
+          out.push({ ...st, ref, updatedAt: updated_at !== null ? new Date(updated_at) : st.updatedAt });
         }
         return out;
       },
