@@ -10,6 +10,7 @@
         "src/fsmount.cc",
         "src/mknod.cc",
         "src/mount.cc",
+        "src/sha256_stream.cc",
         "src/spawn_command.cc",
         "src/syncfs.cc",
         "src/xattr.cc",

@@ -292,6 +292,29 @@ export function extractBatch(extractor: Extractor, ops: readonly ExtractOp[]): P
 /** Closes the root and any file left open; throws ERR_INVALID_STATE while a batch runs. */
 export function closeExtractor(extractor: Extractor): void;
 
+/** An incremental SHA-256, from {@link sha256Hasher}. */
+export interface Sha256Hasher {
+  readonly __brand: 'Sha256Hasher';
+}
+
+/** A new SHA-256 over no bytes yet (Node's own OpenSSL). */
+export function sha256Hasher(): Sha256Hasher;
+
+/**
+ * Hashes `data` (one Uint8Array, or several in order) on the thread pool, so
+ * the main thread is free while it runs. `data` is read in place: leave it
+ * unchanged until the promise settles. A call while another runs on the same
+ * hasher rejects with code 'ERR_INVALID_STATE'; bad arguments reject with a
+ * TypeError.
+ */
+export function sha256Update(hasher: Sha256Hasher, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
+
+/**
+ * The hex digest of everything hashed so far; hashing can go on afterwards.
+ * Throws ERR_INVALID_STATE while an update runs.
+ */
+export function sha256Digest(hasher: Sha256Hasher): string;
+
 /** A zstd compression or decompression context, from {@link zstdDecompressor} or {@link zstdCompressor}. */
 export interface ZstdStream {
   readonly __brand: 'ZstdStream';

@@ -36,6 +36,11 @@ export const mountOverlay = binding.mountOverlay;
 export const extractor = binding.extractor;
 export const extractBatch = binding.extractBatch;
 export const closeExtractor = binding.closeExtractor;
+/** Incremental SHA-256 on the thread pool (see index.d.ts). */
+export const sha256Hasher = binding.sha256Hasher;
+export const sha256Update = binding.sha256Update;
+export const sha256Digest = binding.sha256Digest;
+
 /** Streaming zstd on the thread pool (see index.d.ts). */
 export const zstdDecompressor = binding.zstdDecompressor;
 export const zstdCompressor = binding.zstdCompressor;

@@ -5,6 +5,7 @@
 #include "fsmount.h"
 #include "mknod.h"
 #include "mount.h"
+#include "sha256_stream.h"
 #include "spawn_command.h"
 #include "syncfs.h"
 #include "xattr.h"
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flotilla::InitSyncfs(env, exports);
   flotilla::InitZstd(env, exports);
   flotilla::InitSpawn(env, exports);
+  flotilla::InitSha256(env, exports);
   return exports;
 }
 

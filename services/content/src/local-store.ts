@@ -1,4 +1,4 @@
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { constants, createReadStream, open as openCb } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { ingestRoot, isNotExist, readIngestStatus, writeTimestampFile } from './
 import { validateLabels } from './labels.js';
 import { openLabelStore, type BlobMeta } from './label-store.js';
 import { createLocalWriter } from './local-writer.js';
+import { ingestHash, type IngestHash } from './ingest-hash.js';
 import { createRefLocks } from './ref-locks.js';
 import type { ContentStore, Info, Status, Writer } from './store.js';
 
@@ -75,7 +76,7 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<LocalCo
   }
 
   /** Continue an ingest left by an earlier writer: check it is the same ref and hash what it holds. */
-  async function resume(path: string, ref: string, total: number, algorithm: DigestAlgorithm): Promise<{ status: Status; hash: Hash }> {
+  async function resume(path: string, ref: string, total: number, algorithm: DigestAlgorithm): Promise<{ status: Status; hash: IngestHash }> {
     const status = await readIngestStatus(path);
     // A different ref here means layout corruption or a collision of the ref's hash.
     if (status.ref !== ref) throw new Error(`ref key does not match: ${ref} != ${status.ref}`);
@@ -83,10 +84,10 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<LocalCo
       throw new Error(`provided total differs from status: ${total} != ${status.total}`);
     }
     // Streamed through the hash, never held whole: an ingest can be gigabytes.
-    const hash = createHash(algorithm);
+    const hash = ingestHash(algorithm);
     let offset = 0;
     for await (const chunk of createReadStream(join(path, 'data'), { highWaterMark: 1 << 20 })) {
-      hash.update(chunk as Buffer);
+      await hash.update([chunk as Buffer]);
       offset += (chunk as Buffer).length;
     }
     return { status: { ...status, offset }, hash };
@@ -103,7 +104,7 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<LocalCo
     const path = ingestRoot(root, ref);
     await ensureDir(join(root, 'ingest'), 0o777);
 
-    let resumed: { status: Status; hash: Hash } | undefined;
+    let resumed: { status: Status; hash: IngestHash } | undefined;
     try {
       await mkdir(path, { mode: 0o755 });
     } catch (err) {
@@ -136,7 +137,7 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<LocalCo
       total: resumed !== undefined && resumed.status.total > 0 ? resumed.status.total : total,
       expected,
       algorithm,
-      hash: resumed?.hash ?? createHash(algorithm),
+      hash: resumed?.hash ?? ingestHash(algorithm),
       startedAt: resumed?.status.startedAt ?? now,
       updatedAt: resumed?.status.updatedAt ?? now,
       blobPath: (d) => blobPath(d),

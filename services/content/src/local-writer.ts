@@ -1,4 +1,3 @@
-import { createHash, type Hash } from 'node:crypto';
 import { close as closeCb, createReadStream, fstat as fstatCb, fsync as fsyncCb, ftruncate as ftruncateCb, write as writeCb, writev as writevCb } from 'node:fs';
 import { chmod, link, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -6,6 +5,7 @@ import { promisify } from 'node:util';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } from '@flotilla/errdefs';
 import type { Logger } from '@flotilla/log';
 import type { DigestAlgorithm } from './digest.js';
+import { ingestHash, type IngestHash } from './ingest-hash.js';
 import { writeTimestampFile } from './ingest-files.js';
 import { validateLabels } from './labels.js';
 import type { LabelStore } from './label-store.js';
@@ -30,7 +30,7 @@ export interface LocalWriterInit {
   readonly expected: string;
   readonly algorithm: DigestAlgorithm;
   /** The hash of the data file's first `offset` bytes. */
-  readonly hash: Hash;
+  readonly hash: IngestHash;
   readonly startedAt: Date;
   readonly updatedAt: Date;
   /** Where a blob of this digest lives (the digest is one this writer computed, so valid). */
@@ -107,13 +107,13 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
     if (broken !== undefined) throw new FailedPreconditionError(`writer for ref ${ref} failed: ${String((broken as Error).message ?? broken)}`);
     return fd;
   };
-  const currentDigest = () => `${algorithm}:${hash.copy().digest('hex')}`;
+  const currentDigest = () => `${algorithm}:${hash.hex()}`;
 
   /** Hash the first `size` bytes of the data file again (a truncate to a point other than 0). */
-  async function rehash(size: number): Promise<Hash> {
-    const h = createHash(algorithm);
+  async function rehash(size: number): Promise<IngestHash> {
+    const h = ingestHash(algorithm);
     if (size === 0) return h;
-    for await (const chunk of createReadStream(dataPath, { start: 0, end: size - 1, highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+    for await (const chunk of createReadStream(dataPath, { start: 0, end: size - 1, highWaterMark: 1 << 20 })) await h.update([chunk as Buffer]);
     return h;
   }
 
@@ -166,14 +166,14 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
         const fd = requireOpen();
         const length = writeDataLength(data);
         if (length === 0) return;
+        // The write and the hash of the same bytes run side by side on the thread pool.
         const written = pwriteData(fd, data, offset);
-        // Hash while the kernel copies: the write runs on the thread pool, the hash here.
-        for (const piece of writeDataPieces(data)) hash.update(piece);
-        try {
-          await written;
-        } catch (err) {
-          broken = err;
-          throw err;
+        const hashed = hash.update(writeDataPieces(data));
+        const [w, h] = await Promise.allSettled([written, hashed]);
+        const failed = w.status === 'rejected' ? w : h.status === 'rejected' ? h : undefined;
+        if (failed !== undefined) {
+          broken = failed.reason;
+          throw failed.reason;
         }
         offset += length;
         updatedAt = Date.now();
