@@ -16,8 +16,9 @@ type Method<M extends GenServiceMethods[string]> = MethodDefinition<
 /** A nice-grpc service definition whose keys are the generated method names (camelCase). */
 export type Definition<S extends GenServiceMethods> = { [K in keyof S]: Method<S[K]> };
 
-function serializer<D extends DescMessage>(schema: D): (value: MessageInitShape<D>) => Uint8Array {
-  // Handlers may return plain init objects; create() fills in defaults so the encoder sees a full message.
+/** The binary encoder of a message type that also takes plain init objects, as handlers and callers pass them. */
+export function serializer<D extends DescMessage>(schema: D): (value: MessageInitShape<D>) => Uint8Array {
+  // create() fills in defaults so the encoder sees a full message.
   return (value) => toBinary(schema, isMessage(value, schema) ? value : create(schema, value));
 }
 

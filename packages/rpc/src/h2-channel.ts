@@ -84,23 +84,23 @@ function decodeMessage(m: string | string[] | undefined): string {
 }
 
 /** The call's status from trailers (or from the headers of a trailers-only response); undefined if none. */
-function statusOf(h: IncomingHttpHeaders | undefined): ClientError | null | undefined {
+function statusOf(path: string, h: IncomingHttpHeaders | undefined): ClientError | null | undefined {
   const raw = h?.['grpc-status'];
   if (raw === undefined) return undefined;
   const code = Number(Array.isArray(raw) ? raw[0] : raw);
   if (code === Status.OK) return null;
-  return new ClientError('', Number.isInteger(code) ? code : Status.UNKNOWN, decodeMessage(h?.['grpc-message']));
+  return new ClientError(path, Number.isInteger(code) ? code : Status.UNKNOWN, decodeMessage(h?.['grpc-message']));
 }
 
 /** gRPC's mapping of an HTTP status that is not 200 (the response came from something not speaking gRPC). */
-function httpStatusError(status: number): ClientError {
+function httpStatusError(path: string, status: number): ClientError {
   const code = status === 400 ? Status.INTERNAL
     : status === 401 ? Status.UNAUTHENTICATED
     : status === 403 ? Status.PERMISSION_DENIED
     : status === 404 ? Status.UNIMPLEMENTED
     : status === 429 || status === 502 || status === 503 || status === 504 ? Status.UNAVAILABLE
     : Status.UNKNOWN;
-  return new ClientError('', code, `unexpected HTTP status ${status}`);
+  return new ClientError(path, code, `unexpected HTTP status ${status}`);
 }
 
 interface Call {
@@ -124,12 +124,13 @@ function resetError(path: string, code: number): ClientError {
 export function dialH2(socketPath: string): H2Channel {
   const target = `unix://${socketPath}`;
   let session: ClientHttp2Session | undefined;
-  let active = 0;
+  /** Calls in flight on each session: a session holds the process open only while it has some. */
+  const active = new WeakMap<ClientHttp2Session, number>();
   /** Why a session failed (refused, no such socket...), for the calls it takes down with it. */
   const sessionErrors = new WeakMap<ClientHttp2Session, Error>();
 
-  const unavailable = (err: unknown) =>
-    new ClientError('', Status.UNAVAILABLE, `connection to ${target} failed: ${err instanceof Error ? err.message : String(err)}`);
+  const unavailable = (path: string, err: unknown) =>
+    new ClientError(path, Status.UNAVAILABLE, `connection to ${target} failed: ${err instanceof Error ? err.message : String(err)}`);
 
   const sessionFor = (): ClientHttp2Session => {
     if (session !== undefined && !session.closed && !session.destroyed) return session;
@@ -160,16 +161,18 @@ export function dialH2(socketPath: string): H2Channel {
     try {
       s = sessionFor();
     } catch (err) {
-      throw unavailable(err);
+      throw unavailable(path, err);
     }
     let stream: ClientHttp2Stream;
     try {
       stream = s.request(requestHeaders(path, opts?.metadata), { endStream: false });
     } catch (err) {
-      throw unavailable(err);
+      throw unavailable(path, err);
     }
     // The connection holds the process open only while a call is in flight, as grpc-js's does.
-    if (active++ === 0) s.ref();
+    const inFlight = active.get(s) ?? 0;
+    active.set(s, inFlight + 1);
+    if (inFlight === 0) s.ref();
     let headers: (IncomingHttpHeaders & IncomingHttpStatusHeader) | undefined;
     let trailers: IncomingHttpHeaders | undefined;
     let failure: NodeJS.ErrnoException | undefined;
@@ -182,18 +185,20 @@ export function dialH2(socketPath: string): H2Channel {
     const done = new Promise<Error | null>((resolve) => {
       stream.once('close', () => {
         signal?.removeEventListener('abort', onAbort);
-        if (--active === 0 && session === s) s.unref();
+        const left = (active.get(s) ?? 1) - 1;
+        active.set(s, left);
+        if (left === 0) s.unref();
         if (local !== undefined) return resolve(local);
         if (signal?.aborted) return resolve(new AbortError());
-        const fromTrailers = statusOf(trailers);
-        const status = fromTrailers !== undefined ? fromTrailers : statusOf(headers);
-        if (status !== undefined) return resolve(status === null ? null : withPath(status, path));
+        const fromTrailers = statusOf(path, trailers);
+        const status = fromTrailers !== undefined ? fromTrailers : statusOf(path, headers);
+        if (status !== undefined) return resolve(status);
         const http = Number(headers?.[constants.HTTP2_HEADER_STATUS] ?? 0);
-        if (http !== 0 && http !== 200) return resolve(withPath(httpStatusError(http), path));
+        if (http !== 0 && http !== 200) return resolve(httpStatusError(path, http));
         if (failure?.code === 'ERR_HTTP2_STREAM_ERROR' && stream.rstCode) return resolve(resetError(path, stream.rstCode));
         // The connection failed or dropped: the backend is not there (any more).
-        if (failure !== undefined) return resolve(unavailable(failure));
-        if (headers === undefined) return resolve(unavailable(sessionErrors.get(s) ?? new Error('connection closed')));
+        if (failure !== undefined) return resolve(unavailable(path, failure));
+        if (headers === undefined) return resolve(unavailable(path, sessionErrors.get(s) ?? new Error('connection closed')));
         resolve(new ClientError(path, Status.UNKNOWN, 'call ended without a status'));
       });
     });
@@ -282,9 +287,4 @@ export function dialH2(socketPath: string): H2Channel {
       session = undefined;
     },
   };
-}
-
-/** ClientError's message names the method; the status built from headers does not know it yet. */
-function withPath(e: ClientError, path: string): ClientError {
-  return e.path === path ? e : new ClientError(path, e.code, e.details);
 }

@@ -1,13 +1,9 @@
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
+import { fromBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import type { CallOptions } from 'nice-grpc-common';
 import { fromGrpcError } from '@flotilla/errdefs';
+import { serializer } from './definition.js';
 import type { H2Channel, RawCallOptions } from './h2-channel.js';
-
-function encoder<D extends DescMessage>(schema: D): (value: MessageInitShape<D>) => Uint8Array {
-  // Callers pass plain init objects as often as messages; create() fills in defaults for the encoder.
-  return (value) => toBinary(schema, isMessage(value, schema) ? value : create(schema, value));
-}
 
 const rawOptions = (o: CallOptions | undefined): RawCallOptions => ({
   ...(o?.metadata !== undefined ? { metadata: o.metadata } : {}),
@@ -24,7 +20,7 @@ export function h2ClientOf<S extends GenServiceMethods>(service: GenService<S>, 
   const client: Record<string, unknown> = {};
   for (const method of service.methods) {
     const path = `/${service.typeName}/${method.name}`;
-    const encode = encoder(method.input);
+    const encode = serializer(method.input);
     const decode = (b: Uint8Array) => fromBinary(method.output, b);
     async function* encodeAll(reqs: AsyncIterable<MessageInitShape<typeof method.input>>) {
       for await (const r of reqs) yield encode(r);
