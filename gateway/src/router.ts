@@ -1,5 +1,5 @@
 import type { DescMethod, DescService } from '@bufbuild/protobuf';
-import { ClientError, Metadata, ServerError, Status, type CallContext } from 'nice-grpc';
+import { ClientError, Metadata, ServerError, type CallContext } from 'nice-grpc';
 import { UnavailableError } from '@flotilla/errdefs';
 import { rawDefinitionOf, type RpcServer } from '@flotilla/rpc';
 import type { H2Channel, RawCallOptions } from '@flotilla/rpc/client';
@@ -69,13 +69,7 @@ export function addRelay(server: RpcServer, service: DescService, resolve: Resol
       case 'client_streaming':
         impl[name] = async (reqs: AsyncIterable<Raw>, ctx: CallContext) => {
           try {
-            let response: Raw | undefined;
-            for await (const m of channelFor(resolve(undefined)).stream(path, reqs, opts(ctx))) {
-              if (response !== undefined) throw new ServerError(Status.INTERNAL, 'backend sent more than one response');
-              response = m;
-            }
-            if (response === undefined) throw new ServerError(Status.INTERNAL, 'backend sent no response');
-            return response;
+            return await channelFor(resolve(undefined)).unary(path, reqs, opts(ctx));
           } catch (err) {
             relayError(err);
           }

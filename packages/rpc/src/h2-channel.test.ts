@@ -139,6 +139,22 @@ describe('dialH2: raw calls', () => {
     expect(offsets).toEqual(Array.from({ length: 20 }, (_, i) => BigInt((i + 1) * 200_000)));
   });
 
+  it('takes a stream of requests for one response (client streaming)', async () => {
+    const path = socketPath();
+    const sum = rawDefinitionOf({ typeName: 'test.Sum', methods: [{ name: 'Total', methodKind: 'client_streaming' }] });
+    await serve(path, (s) => s.add(sum, {
+      Total: async (reqs: AsyncIterable<Uint8Array>) => {
+        let n = 0;
+        for await (const r of reqs) n += r.length;
+        return Buffer.from(String(n));
+      },
+    } as never));
+    async function* requests() {
+      for (let i = 1; i <= 5; i++) yield new Uint8Array(i * 1000);
+    }
+    expect(Buffer.from(await channel(path).unary(sum['Total']!.path, requests())).toString()).toBe('15000');
+  });
+
   it('cancels the call on the server when the signal aborts, and rejects with an AbortError', async () => {
     const path = socketPath();
     const seen: { aborted?: boolean } = {};

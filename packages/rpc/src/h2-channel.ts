@@ -34,8 +34,11 @@ export interface RawCallOptions {
 export interface H2Channel {
   /** `unix://PATH`. */
   readonly target: string;
-  /** One request, one response. */
-  unary(path: string, request: Uint8Array, opts?: RawCallOptions): Promise<Uint8Array>;
+  /**
+   * One response: to one request (unary), or to a stream of them (client streaming). A call that ends
+   * OK with no message or more than one fails with Internal.
+   */
+  unary(path: string, request: Uint8Array | AsyncIterable<Uint8Array>, opts?: RawCallOptions): Promise<Uint8Array>;
   /**
    * Any call shape: one request or a stream of them; the responses as they come. The iterator ends when
    * the server ends the call with OK and throws its status otherwise.

@@ -32,27 +32,24 @@ export function h2ClientOf<S extends GenServiceMethods>(service: GenService<S>, 
         throw fromGrpcError(err);
       }
     }
+    async function one(requests: Uint8Array | AsyncIterable<Uint8Array>, o: CallOptions | undefined) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await channel.unary(path, requests, rawOptions(o));
+      } catch (err) {
+        throw fromGrpcError(err);
+      }
+      return decode(bytes);
+    }
     switch (method.methodKind) {
       case 'unary':
-        client[method.localName] = async (req: MessageInitShape<typeof method.input>, o?: CallOptions) => {
-          let bytes: Uint8Array;
-          try {
-            bytes = await channel.unary(path, encode(req), rawOptions(o));
-          } catch (err) {
-            throw fromGrpcError(err);
-          }
-          return decode(bytes);
-        };
+        client[method.localName] = (req: MessageInitShape<typeof method.input>, o?: CallOptions) => one(encode(req), o);
         break;
       case 'server_streaming':
         client[method.localName] = (req: MessageInitShape<typeof method.input>, o?: CallOptions) => responses(encode(req), o);
         break;
       case 'client_streaming':
-        client[method.localName] = async (reqs: AsyncIterable<MessageInitShape<typeof method.input>>, o?: CallOptions) => {
-          let last: unknown;
-          for await (const m of responses(encodeAll(reqs), o)) last = m;
-          return last;
-        };
+        client[method.localName] = (reqs: AsyncIterable<MessageInitShape<typeof method.input>>, o?: CallOptions) => one(encodeAll(reqs), o);
         break;
       case 'bidi_streaming':
         client[method.localName] = (reqs: AsyncIterable<MessageInitShape<typeof method.input>>, o?: CallOptions) => responses(encodeAll(reqs), o);
