@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { sha256Digest, sha256Hasher, sha256Update } from '@flotilla/native';
 import type { DigestAlgorithm } from './digest.js';
 
@@ -27,4 +28,21 @@ export function ingestHash(algorithm: DigestAlgorithm): IngestHash {
     },
     hex: () => h.copy().digest('hex'),
   };
+}
+
+/**
+ * A new hash of the file's first `size` bytes (all of it when `size` is undefined), and how many it hashed:
+ * an ingest resumed, or truncated to a point other than 0. Streamed, never held whole: an ingest can be
+ * gigabytes.
+ */
+export async function hashFile(algorithm: DigestAlgorithm, path: string, size?: number): Promise<{ hash: IngestHash; hashed: number }> {
+  const hash = ingestHash(algorithm);
+  let hashed = 0;
+  if (size === 0) return { hash, hashed };
+  const range = size === undefined ? {} : { start: 0, end: size - 1 };
+  for await (const chunk of createReadStream(path, { ...range, highWaterMark: 1 << 20 })) {
+    await hash.update([chunk as Buffer]);
+    hashed += (chunk as Buffer).length;
+  }
+  return { hash, hashed };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { constants, createReadStream, open as openCb } from 'node:fs';
+import { constants, open as openCb } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,7 +12,7 @@ import { ingestRoot, isNotExist, readIngestStatus, writeTimestampFile } from './
 import { validateLabels } from './labels.js';
 import { openLabelStore, type BlobMeta } from './label-store.js';
 import { createLocalWriter } from './local-writer.js';
-import { ingestHash, type IngestHash } from './ingest-hash.js';
+import { hashFile, ingestHash, type IngestHash } from './ingest-hash.js';
 import { createRefLocks } from './ref-locks.js';
 import type { ContentStore, Info, Status, Writer } from './store.js';
 
@@ -83,14 +83,8 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<LocalCo
     if (total > 0 && status.total > 0 && total !== status.total) {
       throw new Error(`provided total differs from status: ${total} != ${status.total}`);
     }
-    // Streamed through the hash, never held whole: an ingest can be gigabytes.
-    const hash = ingestHash(algorithm);
-    let offset = 0;
-    for await (const chunk of createReadStream(join(path, 'data'), { highWaterMark: 1 << 20 })) {
-      await hash.update([chunk as Buffer]);
-      offset += (chunk as Buffer).length;
-    }
-    return { status: { ...status, offset }, hash };
+    const { hash, hashed } = await hashFile(algorithm, join(path, 'data'));
+    return { status: { ...status, offset: hashed }, hash };
   }
 
   async function openWriter(ref: string, total: number, expected: string): Promise<Writer> {

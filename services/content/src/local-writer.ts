@@ -1,11 +1,11 @@
-import { close as closeCb, createReadStream, fstat as fstatCb, fsync as fsyncCb, ftruncate as ftruncateCb, write as writeCb, writev as writevCb } from 'node:fs';
+import { close as closeCb, fstat as fstatCb, fsync as fsyncCb, ftruncate as ftruncateCb, write as writeCb, writev as writevCb } from 'node:fs';
 import { chmod, link, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } from '@flotilla/errdefs';
 import type { Logger } from '@flotilla/log';
 import type { DigestAlgorithm } from './digest.js';
-import { ingestHash, type IngestHash } from './ingest-hash.js';
+import { hashFile, type IngestHash } from './ingest-hash.js';
 import { writeTimestampFile } from './ingest-files.js';
 import { validateLabels } from './labels.js';
 import type { LabelStore } from './label-store.js';
@@ -109,14 +109,6 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
   };
   const currentDigest = () => `${algorithm}:${hash.hex()}`;
 
-  /** Hash the first `size` bytes of the data file again (a truncate to a point other than 0). */
-  async function rehash(size: number): Promise<IngestHash> {
-    const h = ingestHash(algorithm);
-    if (size === 0) return h;
-    for await (const chunk of createReadStream(dataPath, { start: 0, end: size - 1, highWaterMark: 1 << 20 })) await h.update([chunk as Buffer]);
-    return h;
-  }
-
   /** Publish the verified ingest as a blob; the writer's fd is already closed. */
   async function publish(dgst: string, mode: number, opts: CommitOptions | undefined): Promise<void> {
     const target = init.blobPath(dgst);
@@ -186,7 +178,8 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
           throw new InvalidArgumentError(`cannot truncate ingest ${ref} to ${size}: it holds ${offset} bytes`);
         }
         await ftruncate(fd, size);
-        hash = await rehash(size);
+        // Hash the first `size` bytes of the data file again.
+        ({ hash } = await hashFile(algorithm, dataPath, size));
         offset = size;
         updatedAt = Date.now();
       });

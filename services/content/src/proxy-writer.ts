@@ -25,9 +25,8 @@ export async function openRemoteWriter(transport: WriteTransport, opts: WriterOp
   let open = true;
   let offset = 0;
   let digest = '';
-  let total = opts.total ?? 0;
-  let startedAt = new Date();
-  let updatedAt = startedAt;
+  /** When the server last took bytes: the first STAT's, then the time each WRITE was answered. */
+  let updatedAt = new Date();
   /** Offsets the server must report for the WRITEs sent and not yet answered, oldest first. */
   const unanswered: { at: number; end: number }[] = [];
 
@@ -93,16 +92,17 @@ export async function openRemoteWriter(transport: WriteTransport, opts: WriterOp
     }
   }
 
+  let first: WriteContentResponse;
   try {
-    const first = await roundTrip({ request: { action: WriteAction.STAT, ref, total: BigInt(opts.total ?? 0), expected: opts.expected ?? '' } });
-    offset = Number(first.offset);
-    total = Number(first.total);
-    startedAt = fromTimestamp(first.startedAt);
-    updatedAt = fromTimestamp(first.updatedAt);
+    first = await roundTrip({ request: { action: WriteAction.STAT, ref, total: BigInt(opts.total ?? 0), expected: opts.expected ?? '' } });
   } catch (err) {
     await close();
     throw err;
   }
+  offset = Number(first.offset);
+  updatedAt = fromTimestamp(first.updatedAt);
+  const total = Number(first.total);
+  const startedAt = fromTimestamp(first.startedAt);
 
   return {
     ref,
