@@ -1,60 +1,31 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { fromBinary } from '@bufbuild/protobuf';
-import { Metadata, type Channel } from 'nice-grpc';
+import { Metadata } from 'nice-grpc';
 import { Containers } from '@flotilla/proto/containerd/services/containers/v1/containers_pb';
 import { ContainerCreateSchema, ContainerDeleteSchema, ContainerUpdateSchema } from '@flotilla/proto/containerd/events/container_pb';
-import type { Envelope } from '@flotilla/proto/containerd/types/event_pb';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, NotImplementedError } from '@flotilla/errdefs';
-import { createLogger } from '@flotilla/log';
-import { createRpcServer, listenUnix, type RpcServer } from '@flotilla/rpc';
-import { clientOf, dialUnix } from '@flotilla/rpc/client';
-import { openMetadata, type Db } from '../metadata/db.js';
+import { clientOf } from '@flotilla/rpc/client';
 import { createContainerStore } from '../metadata/containers.js';
-import { createExchange } from '../events/exchange.js';
 import { containersService } from './containers.js';
+import { serviceFixture } from '../test-support/service-fixture.js';
 
 const ns = { metadata: Metadata({ 'containerd-namespace': 'svc' }) };
 const spec = { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Spec', value: new TextEncoder().encode('{}') };
 const options = { typeUrl: 'containerd.runc.v1.Options', value: new Uint8Array([10, 4, 99, 114, 117, 110]) };
 
-let dir: string;
-let db: Db;
-let server: RpcServer;
-let channel: Channel;
-let seen: Envelope[];
-let stop: AbortController;
 let collections: number;
-
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'containers-svc-'));
-  db = openMetadata(join(dir, 'meta.db'));
-  const log = createLogger({ service: 'test', level: 'silent' });
-  const events = createExchange(log);
-  seen = [];
-  stop = new AbortController();
-  void (async () => { for await (const e of events.subscribe(stop.signal)) seen.push(e); })();
+beforeEach(() => {
   collections = 0;
-  server = createRpcServer(log);
-  containersService(createContainerStore(db), events, { schedule: () => { collections++; }, collect: async () => {} }).register(server);
-  await listenUnix(server, join(dir, 'containers.sock'));
-  channel = dialUnix(join(dir, 'containers.sock'));
 });
-afterEach(async () => {
-  stop.abort();
-  channel.close();
-  server.forceShutdown();
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
+const svc = serviceFixture('containers', (server, db, events) => {
+  containersService(createContainerStore(db), events, { schedule: () => { collections++; }, collect: async () => {} }).register(server);
 });
 
 const tick = () => new Promise((r) => setTimeout(r, 10));
 
 describe('containers service', () => {
   it('creates, reads, lists, streams, updates and deletes, publishing containerd\'s events', async () => {
-    const client = clientOf(Containers, channel);
+    const client = clientOf(Containers, svc.channel);
     const created = await client.create({
       container: { id: 'c1', image: 'img:1', labels: { a: '1', drop: '' }, runtime: { name: 'io.containerd.runc.v2', options }, spec, snapshotter: 'overlayfs', snapshotKey: 'c1', extensions: { e: spec } },
     }, ns);
@@ -78,20 +49,20 @@ describe('containers service', () => {
     await expect(client.get({ id: 'c1' }, ns)).rejects.toThrow(NotFoundError);
 
     await tick();
-    expect(seen.map((e) => [e.namespace, e.topic, e.event?.typeUrl])).toEqual([
+    expect(svc.seen.map((e) => [e.namespace, e.topic, e.event?.typeUrl])).toEqual([
       ['svc', '/containers/create', 'containerd.events.ContainerCreate'],
       ['svc', '/containers/create', 'containerd.events.ContainerCreate'],
       ['svc', '/containers/update', 'containerd.events.ContainerUpdate'],
       ['svc', '/containers/delete', 'containerd.events.ContainerDelete'],
     ]);
-    const create = fromBinary(ContainerCreateSchema, seen[0]!.event!.value);
+    const create = fromBinary(ContainerCreateSchema, svc.seen[0]!.event!.value);
     expect(create).toMatchObject({ id: 'c1', image: 'img:1', runtime: { name: 'io.containerd.runc.v2', options: { typeUrl: options.typeUrl } } });
-    expect(fromBinary(ContainerUpdateSchema, seen[2]!.event!.value)).toMatchObject({ id: 'c1', image: 'img:1', labels: { b: '2' }, snapshotKey: 'c1' });
-    expect(fromBinary(ContainerDeleteSchema, seen[3]!.event!.value).id).toBe('c1');
+    expect(fromBinary(ContainerUpdateSchema, svc.seen[2]!.event!.value)).toMatchObject({ id: 'c1', image: 'img:1', labels: { b: '2' }, snapshotKey: 'c1' });
+    expect(fromBinary(ContainerDeleteSchema, svc.seen[3]!.event!.value).id).toBe('c1');
   });
 
   it('publishes nothing for a refused change, and collects nothing', async () => {
-    const client = clientOf(Containers, channel);
+    const client = clientOf(Containers, svc.channel);
     await expect(client.create({}, ns)).rejects.toThrow(InvalidArgumentError);
     await expect(client.create({ container: { id: 'c1', spec } }, ns)).rejects.toThrow(/container\.Runtime\.Name must be set/);
     await expect(client.create({ container: { id: 'c1', runtime: { name: 'io.containerd.runc.v1' }, spec } }, ns))
@@ -102,12 +73,12 @@ describe('containers service', () => {
     await expect(client.delete({ id: 'nope' }, ns)).rejects.toThrow(NotFoundError);
     await expect(client.list({ filters: ['id=='] }, ns)).rejects.toThrow(InvalidArgumentError);
     await tick();
-    expect(seen).toEqual([]);
+    expect(svc.seen).toEqual([]);
     expect(collections).toBe(0);
   });
 
   it('requires a namespace', async () => {
-    const client = clientOf(Containers, channel);
+    const client = clientOf(Containers, svc.channel);
     await expect(client.get({ id: 'c1' }, {})).rejects.toThrow(FailedPreconditionError);
     await expect(client.list({}, {})).rejects.toThrow(FailedPreconditionError);
     await expect(client.create({ container: { id: 'c1', runtime: { name: 'io.containerd.runc.v2' }, spec } }, {})).rejects.toThrow(FailedPreconditionError);

@@ -1,45 +1,24 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Metadata } from 'nice-grpc';
 import { Images } from '@flotilla/proto/containerd/services/images/v1/images_pb';
 import { ImageCreateSchema, ImageDeleteSchema, ImageUpdateSchema } from '@flotilla/proto/containerd/events/image_pb';
-import type { Envelope } from '@flotilla/proto/containerd/types/event_pb';
 import { InvalidArgumentError, NotFoundError, NotImplementedError } from '@flotilla/errdefs';
-import { createLogger } from '@flotilla/log';
-import { createRpcServer, listenUnix, type RpcServer } from '@flotilla/rpc';
-import { clientOf, dialUnix } from '@flotilla/rpc/client';
-import type { Channel } from 'nice-grpc';
-import { openMetadata, type Db } from '../metadata/db.js';
+import { clientOf } from '@flotilla/rpc/client';
 import { createImageStore } from '../metadata/images.js';
-import { createExchange, type Exchange } from '../events/exchange.js';
 import { imagesService } from './images.js';
+import { serviceFixture } from '../test-support/service-fixture.js';
 
 const D1 = `sha256:${'1'.repeat(64)}`;
 const target = { mediaType: 'application/vnd.oci.image.index.v1+json', digest: D1, size: 10n };
 const ns = { metadata: Metadata({ 'containerd-namespace': 'evt' }) };
 
-let dir: string;
-let db: Db;
-let server: RpcServer;
-let channel: Channel;
-let events: Exchange;
-let seen: Envelope[];
-let stop: AbortController;
 let gcCalls: string[];
 let finishCollection: (() => void) | undefined;
-
-beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'images-svc-'));
-  db = openMetadata(join(dir, 'meta.db'));
-  const log = createLogger({ service: 'test', level: 'silent' });
-  events = createExchange(log);
-  seen = [];
-  stop = new AbortController();
-  void (async () => { for await (const e of events.subscribe(stop.signal)) seen.push(e); })();
+beforeEach(() => {
   gcCalls = [];
+});
+const svc = serviceFixture('images', (server, db, events) => {
   const gc = {
     schedule: () => { gcCalls.push('schedule'); },
     collect: () => new Promise<void>((resolve) => {
@@ -47,25 +26,15 @@ beforeEach(async () => {
       finishCollection = () => { gcCalls.push('collected'); resolve(); };
     }),
   };
-  server = createRpcServer(log);
   imagesService(createImageStore(db), events, gc).register(server);
-  await listenUnix(server, join(dir, 'images.sock'));
-  channel = dialUnix(join(dir, 'images.sock'));
-});
-afterEach(async () => {
-  stop.abort();
-  channel.close();
-  server.forceShutdown();
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const tick = () => new Promise((r) => setTimeout(r, 10));
-const topics = () => seen.map((e) => [e.namespace, e.topic, e.event?.typeUrl]);
+const topics = () => svc.seen.map((e) => [e.namespace, e.topic, e.event?.typeUrl]);
 
 describe('images service', () => {
   it('publishes containerd\'s events for every change, and none for a failed one', async () => {
-    const images = clientOf(Images, channel);
+    const images = clientOf(Images, svc.channel);
     await images.create({ image: { name: 'a', labels: { k: 'v', gone: '' }, target } }, ns);
     await images.update({ image: { name: 'a', labels: { n: '1' } }, updateMask: { paths: ['labels.n'] } }, ns);
     await images.delete({ name: 'a' }, ns);
@@ -79,7 +48,7 @@ describe('images service', () => {
       ['evt', '/images/update', 'containerd.services.images.v1.ImageUpdate'],
       ['evt', '/images/delete', 'containerd.services.images.v1.ImageDelete'],
     ]);
-    const [created, updated, deleted] = seen.map((e) => e.event!.value);
+    const [created, updated, deleted] = svc.seen.map((e) => e.event!.value);
     // The stored labels: an empty one was never set.
     expect(fromBinary(ImageCreateSchema, created!)).toMatchObject({ name: 'a', labels: { k: 'v' } });
     expect(fromBinary(ImageUpdateSchema, updated!)).toMatchObject({ name: 'a', labels: { k: 'v', n: '1' } });
@@ -87,7 +56,7 @@ describe('images service', () => {
   });
 
   it('checks the name before the namespace, as containerd\'s service does', async () => {
-    const images = clientOf(Images, channel);
+    const images = clientOf(Images, svc.channel);
     await expect(images.create({ image: { name: '', target } })).rejects.toThrow('Image.Name required');
     await expect(images.create({})).rejects.toThrow(InvalidArgumentError);
     await expect(images.update({ image: { name: '' } })).rejects.toThrow('Image.Name required');
@@ -95,7 +64,7 @@ describe('images service', () => {
   });
 
   it('schedules a collection after a deletion; with sync, answers only once one has run', async () => {
-    const images = clientOf(Images, channel);
+    const images = clientOf(Images, svc.channel);
     await images.create({ image: { name: 'a', target } }, ns);
     await images.create({ image: { name: 'b', target } }, ns);
     expect(gcCalls).toEqual([]);
@@ -109,7 +78,7 @@ describe('images service', () => {
     expect(gcCalls).toEqual(['schedule', 'collect']);
     expect(answered).toBe(false);
     // The image is already gone and its event out before collection: containerd publishes first.
-    expect(seen.at(-1)?.topic).toBe('/images/delete');
+    expect(svc.seen.at(-1)?.topic).toBe('/images/delete');
     await expect(images.get({ name: 'b' }, ns)).rejects.toThrow(NotFoundError);
     finishCollection();
     await sync;
@@ -121,7 +90,7 @@ describe('images service', () => {
   });
 
   it('refuses a Docker schema 1 target at Create and Update, and publishes nothing for it', async () => {
-    const images = clientOf(Images, channel);
+    const images = clientOf(Images, svc.channel);
     for (const mediaType of ['application/vnd.docker.distribution.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v1+prettyjws']) {
       const err = await images.create({ image: { name: 's1', target: { ...target, mediaType } } }, ns).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(NotImplementedError);
