@@ -131,6 +131,16 @@ describe('content through the gateway with the real ctr', () => {
     expect(blobsOnDisk()).not.toContain(sha256(data));
     expect(blobsOnDisk()).not.toContain(wrong);
     await expect(cs.info(sha256(data))).rejects.toBeInstanceOf(NotFoundError);
+
+    // The same through the real ctr: it reports containerd's code for the error, and nothing is stored.
+    const file = join(work, 'mismatch');
+    writeFileSync(file, data);
+    const ingest = await run('sh', ['-c', `ctr -a ${f.address} content ingest --expected-size ${data.length} --expected-digest ${wrong} ctr-mismatch < ${file}`]);
+    expect(ingest.code).not.toBe(0);
+    expect(ingest.stderr).toMatch(/failed precondition/);
+    expect(blobsOnDisk()).not.toContain(sha256(data));
+    expect(blobsOnDisk()).not.toContain(wrong);
+    expect((await f.ctr(['content', 'ls', '-q'])).stdout).not.toContain(sha256(data));
   });
 
   it('a 200 MiB write interrupted by killing the content process resumes to the right digest', async () => {
