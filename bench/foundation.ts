@@ -4,12 +4,16 @@
  *  1. Unary call rate and latency for Version and Namespaces.List through each daemon's socket, with the
  *     same client code (the repo's nice-grpc client factory, one channel per target).
  *  2. Idle memory of the whole Flotilla cluster (gateway + every plugin process) and of containerd,
- *     as RSS and PSS, checked against the foundation target (< 400 MiB RSS).
+ *     as RSS and PSS, checked against the foundation target (< 400 MiB RSS), next to the floor of the
+ *     stack itself: one node process with the libraries every Flotilla process loads, times the number
+ *     of processes.
  *
  * Run from the repo root: `pnpm exec tsx bench/foundation.ts` (or `pnpm bench`).
  * The last line of stdout is `BENCH_JSON {...}` with every number, for scripts.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { availableParallelism, loadavg, release } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ShapeOf } from '@flotilla/rpc';
@@ -24,7 +28,7 @@ import { serviceNames } from '@flotilla/plugin';
 const WARMUP_CALLS = 5_000;
 const CALLS_PER_OP = 2_000;
 const ROUNDS = 4;
-const IDLE_WAIT_MS = 2_000;
+const IDLE_WAIT_MS = 6_000;
 const RSS_TARGET_MIB = 400;
 /** Abort the calls after this long; the daemons' own stop timeouts keep cleanup bounded too. */
 const RUN_BUDGET_MS = 150_000;
@@ -301,6 +305,46 @@ function printMemory(cluster: readonly ProcMemory[], containerd: ProcMemory): vo
   console.log(`containerd idle RSS ${fmt(mib(containerd.rssKiB))} MiB, PSS ${fmt(mib(containerd.pssKiB))} MiB`);
 }
 
+// ---------------------------------------------------------------- the stack's own floor
+
+/**
+ * What one process of this stack costs before any Flotilla code: node with the flags the gateway gives
+ * its plugin processes, listening on a Unix socket, (a) bare and (b) with the libraries every Flotilla
+ * process must load (the protobuf-es runtime the generated code imports, pino). The target is set for the
+ * whole cluster, so eight of (b) is the least any design of eight Node processes can reach.
+ */
+const floorScript = (withStack: boolean) => `
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import { readFileSync, rmSync } from 'node:fs';
+${withStack ? `
+const req = createRequire(${JSON.stringify(fileURLToPath(new URL('../packages/log/package.json', import.meta.url)))});
+req('pino')({ level: 'info' }).info('floor');
+const proto = createRequire(${JSON.stringify(fileURLToPath(new URL('../proto/package.json', import.meta.url)))});
+await import(proto.resolve('@bufbuild/protobuf'));
+await import(proto.resolve('@bufbuild/protobuf/codegenv2'));
+await import(proto.resolve('@bufbuild/protobuf/wkt'));` : ''}
+const path = '/tmp/flotilla-floor-' + process.pid + '.sock';
+createServer(() => {}).listen(path);
+setTimeout(() => {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  process.stdout.write('FLOOR ' + /VmRSS:\\s+(\\d+)/.exec(status)[1] + String.fromCharCode(10));
+  rmSync(path, { force: true });
+  process.exit(0);
+}, 1500);
+`;
+
+async function floorRssKiB(withStack: boolean): Promise<number> {
+  const flags = ['--initial-old-space-size=128', '--always-sparkplug', '--max-semi-space-size=1', '--v8-pool-size=1'];
+  const child = spawn(process.execPath, [...flags, '--input-type=module', '-e', floorScript(withStack)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
+  await new Promise((resolve) => child.once('close', resolve));
+  const m = /FLOOR (\d+)/.exec(out);
+  if (!m) throw new Error(`floor probe printed no size: ${out}`);
+  return Number(m[1]);
+}
+
 // ---------------------------------------------------------------- main
 
 async function bench(f: Flotilla, c: Containerd, signal: AbortSignal) {
@@ -322,12 +366,20 @@ async function bench(f: Flotilla, c: Containerd, signal: AbortSignal) {
     for (const op of ops) calls[op.name] = await measureOp(op, [fl, cd], signal);
     printCalls(calls);
 
+    // Right after the calls, before the processes notice they are idle and give memory back.
+    const busy = flotillaProcs.map((p) => memoryOf(p.name, p.pid));
     await sleep(IDLE_WAIT_MS, undefined, { signal });
     const cluster = flotillaProcs.map((p) => memoryOf(p.name, p.pid));
     const containerdMem = memoryOf('containerd', containerdPid);
     printMemory(cluster, containerdMem);
-    console.log(`(before any calls the cluster was RSS ${fmt(mib(sumField(before, 'rssKiB')))} MiB, PSS ${fmt(mib(sumField(before, 'pssKiB')))} MiB)`);
-    return { versions, calls, cluster, containerdMem, before };
+    console.log(`(right after the calls the cluster was RSS ${fmt(mib(sumField(busy, 'rssKiB')))} MiB; each process gives back what a busy period grew after two quiet seconds)`);
+    console.log(`(before any calls, just started, the cluster was RSS ${fmt(mib(sumField(before, 'rssKiB')))} MiB, PSS ${fmt(mib(sumField(before, 'pssKiB')))} MiB)`);
+    const floor = { bareKiB: await floorRssKiB(false), stackKiB: await floorRssKiB(true) };
+    const n = flotillaProcs.length;
+    console.log(`\nThe stack's floor, one node process with the plugin processes' flags and a listening socket, no Flotilla code:`);
+    console.log(`  bare node ${fmt(mib(floor.bareKiB))} MiB RSS; with the protobuf-es runtime and pino loaded ${fmt(mib(floor.stackKiB))} MiB`);
+    console.log(`  ${n} processes x that = ${fmt(mib(floor.bareKiB * n))} MiB bare, ${fmt(mib(floor.stackKiB * n))} MiB with the libraries; the cluster's own code adds ${fmt(mib(sumField(cluster, 'rssKiB') - floor.stackKiB * n))} MiB over the latter`);
+    return { versions, calls, cluster, containerdMem, before, busy, floor };
   } finally {
     fl.channel.close();
     cd.channel.close();
@@ -352,6 +404,8 @@ function toJson(r: Awaited<ReturnType<typeof bench>>) {
         totalRssMiB,
         totalPssMiB,
         beforeCalls: { totalRssMiB: mib(sumField(r.before, 'rssKiB')), totalPssMiB: mib(sumField(r.before, 'pssKiB')) },
+        rightAfterCalls: { totalRssMiB: mib(sumField(r.busy, 'rssKiB')) },
+        stackFloor: { bareRssMiB: mib(r.floor.bareKiB), withLibrariesRssMiB: mib(r.floor.stackKiB), processes: r.cluster.length },
       },
       containerd: { ...r.containerdMem, rssMiB: mib(r.containerdMem.rssKiB), pssMiB: mib(r.containerdMem.pssKiB) },
     },

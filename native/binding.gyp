@@ -8,6 +8,7 @@
         "src/errors.cc",
         "src/extract.cc",
         "src/fsmount.cc",
+        "src/memory.cc",
         "src/mknod.cc",
         "src/mount.cc",
         "src/sha256_stream.cc",

@@ -436,3 +436,17 @@ export function runCommand(
   env: readonly string[],
   options?: RunCommandOptions,
 ): RunningCommand;
+
+/** Resident set size, in bytes, before and after a reclaimMemory call. */
+export interface ReclaimedMemory {
+  readonly rssBefore: number;
+  readonly rssAfter: number;
+}
+
+/**
+ * Give back what a busy period grew: a memory-reducing collection of this thread's V8 heap (several full
+ * collections, the young generation shrunk, freed pages unmapped), then malloc_trim(0). Synchronous, on the
+ * JS thread, because it is a garbage collection; a few milliseconds. Meant for a process that has gone idle,
+ * never on a hot path.
+ */
+export function reclaimMemory(): ReclaimedMemory;

@@ -50,3 +50,5 @@ export const ZSTD = binding.ZSTD;
 export const syncfs = binding.syncfs;
 /** A program run to completion through posix_spawn on a thread of its own (see index.d.ts). */
 export const runCommand = binding.runCommand;
+/** A memory-reducing V8 collection plus malloc_trim, for a process that has fallen idle (see index.d.ts). */
+export const reclaimMemory = binding.reclaimMemory;

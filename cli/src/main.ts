@@ -53,10 +53,11 @@ async function daemon(argv: string[]): Promise<void> {
   logReport(loaded, log, deprecations);
   await replaceGeneratedFiles(loaded.report.files, join(config.state, 'certs.d'));
   const main = fileURLToPath(import.meta.url);
-  const { startGateway } = await import('@flotilla/gateway');
+  const [{ startGateway }, { reclaimMemory }] = await Promise.all([import('@flotilla/gateway'), import('@flotilla/native')]);
   const gateway = await startGateway({
     config,
     log,
+    reclaimMemory,
     deprecations,
     revision: process.env['FLOTILLA_REVISION'] ?? 'dev',
     processCommand: (name: ServiceName) => ({
@@ -66,6 +67,9 @@ async function daemon(argv: string[]): Promise<void> {
         // Plugin processes idle most of the time: a 1 MiB young generation (V8 grows it to 16 MiB under
         // allocation and keeps it) saves about 4 MiB per process; bulk bytes live outside the JS heap.
         '--max-semi-space-size=1',
+        // One V8 helper thread instead of four: their stacks and malloc arenas cost 3-4 MiB per process,
+        // and heaps of about 10 MiB give parallel GC or background compiles nothing to share out.
+        '--v8-pool-size=1',
         main,
         'service',
         name,
@@ -104,9 +108,10 @@ async function service(argv: string[]): Promise<void> {
   }
   const config = values.config ? (await loadConfig(values.config, { overrides: { state: values.state } })).config : undefined;
   const log = createLogger({ service: name, level: values['log-level'] ?? config?.debug.level ?? 'info' });
-  const [{ startPluginProcess }, { serviceRegistrations }] = await Promise.all([
+  const [{ startPluginProcess }, { serviceRegistrations }, { reclaimMemory }] = await Promise.all([
     import('@flotilla/plugin'),
     import('./services.js'),
+    import('@flotilla/native'),
   ]);
   const proc = await startPluginProcess({
     name,
@@ -116,6 +121,7 @@ async function service(argv: string[]): Promise<void> {
     state: values.state ?? `/run/flotilla/${name}`,
     ...(config ? { config: config.plugins, disabled: config.disabledPlugins } : {}),
     peers,
+    reclaimMemory,
     log,
   });
   const stop = () => proc.close();

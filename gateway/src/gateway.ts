@@ -13,7 +13,9 @@ import {
   createIntrospectionService,
   loadOrCreateUuid,
   proxyPluginTypes,
+  reclaimMemoryWhenIdle,
   type PluginRecord,
+  type ReclaimedMemory,
   type ServiceName,
 } from '@flotilla/plugin';
 import { createHealth, createRpcServer, definitionOf, leaseOf, listenUnix, requireNamespace } from '@flotilla/rpc';
@@ -57,6 +59,8 @@ export interface GatewayOptions {
   revision?: string;
   /** Deprecation warnings (config migration seeds it), listed by introspection's Server call. */
   deprecations?: DeprecationLog;
+  /** Give memory back once the gateway is idle (see reclaimMemoryWhenIdle); without it, never. */
+  reclaimMemory?: () => ReclaimedMemory;
 }
 
 export interface Gateway {
@@ -287,11 +291,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   await listenUnix(server, config.grpc.address);
   log.info({ address: config.grpc.address, processes: [...processes.keys()] }, 'gateway serving');
+  const idle = opts.reclaimMemory
+    ? reclaimMemoryWhenIdle({ activity: () => server.activity, reclaim: opts.reclaimMemory, log })
+    : undefined;
 
   return {
     address: config.grpc.address,
     processes,
     async close() {
+      idle?.close();
       health.shutdown();
       gc.close();
       await Promise.all([...processes.values()].map((p) => p.stop()));

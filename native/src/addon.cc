@@ -3,6 +3,7 @@
 
 #include "extract.h"
 #include "fsmount.h"
+#include "memory.h"
 #include "mknod.h"
 #include "mount.h"
 #include "sha256_stream.h"
@@ -23,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flotilla::InitZstd(env, exports);
   flotilla::InitSpawn(env, exports);
   flotilla::InitSha256(env, exports);
+  flotilla::InitMemory(env, exports);
   return exports;
 }
 

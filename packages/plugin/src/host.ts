@@ -6,6 +6,7 @@ import { createHealth, createRpcServer, definitionOf, listenUnix, ServingStatus,
 import { loadPlugins, type LoadedPlugin } from './loader.js';
 import { createIntrospectionService, loadOrCreateUuid } from './introspection.js';
 import type { Registration } from './registration.js';
+import { reclaimMemoryWhenIdle, type ReclaimedMemory } from './idle-memory.js';
 import { PluginType } from './types.js';
 
 /**
@@ -34,6 +35,8 @@ export interface ProcessOptions {
   disabled?: readonly string[];
   /** Other processes' sockets by name, for plugins that call them (InitContext.peers). */
   peers?: Readonly<Record<string, string>>;
+  /** Give memory back once the process is idle (see reclaimMemoryWhenIdle); without it, never. */
+  reclaimMemory?: () => ReclaimedMemory;
   log: Logger;
 }
 
@@ -74,6 +77,9 @@ export async function startPluginProcess(opts: ProcessOptions): Promise<PluginPr
   server.add(definitionOf(Introspection), createIntrospectionService({ uuid, plugins: () => plugins }));
   await listenUnix(server, opts.address);
   log.info({ address: opts.address, plugins: plugins.length }, 'serving');
+  const idle = opts.reclaimMemory
+    ? reclaimMemoryWhenIdle({ activity: () => server.activity, reclaim: opts.reclaimMemory, log })
+    : undefined;
 
   let closing: Promise<void> | undefined;
   return {
@@ -81,6 +87,7 @@ export async function startPluginProcess(opts: ProcessOptions): Promise<PluginPr
     address: opts.address,
     close(graceMs = 5000) {
       closing ??= (async () => {
+        idle?.close();
         health.shutdown();
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([

@@ -13,3 +13,4 @@ export {
 export { startPluginProcess, type GrpcService, type PluginProcess, type ProcessOptions } from './host.js';
 export { serviceNames, isServiceName, type ServiceName } from './services.js';
 export { FLOTILLA_VERSION, API_VERSION } from './version.js';
+export { reclaimMemoryWhenIdle, type IdleMemory, type IdleMemoryOptions, type ReclaimedMemory } from './idle-memory.js';

@@ -38,6 +38,11 @@ export interface RpcServer {
   shutdown(): Promise<void>;
   /** Cut every connection now. */
   forceShutdown(): void;
+  /**
+   * A count that rises whenever any connection receives bytes (a new call, a message, a window update
+   * from a reader). Unchanged between two looks means nothing reached the server in between.
+   */
+  readonly activity: number;
 }
 
 interface Route {
@@ -118,7 +123,9 @@ export function createRpcServer(root: Logger): RpcServer {
   const routes = new Map<string, Route>();
   const refused = new Map<string, string>();
   const connections = new Set<H2Connection>();
+  let activity = 0;
   const server: Server = createServer((socket) => {
+    socket.on('data', () => { activity++; });
     const c = serveH2(socket, (stream) => void handle(stream));
     connections.add(c);
     void c.closed.then(() => connections.delete(c));
@@ -277,6 +284,9 @@ export function createRpcServer(root: Logger): RpcServer {
   }
 
   return {
+    get activity() {
+      return activity;
+    },
     add(definition, implementation) {
       for (const [name, method] of Object.entries(definition)) {
         const handler = (implementation as Record<string, unknown>)[name];

@@ -1,0 +1,71 @@
+import type { Logger } from '@flotilla/log';
+
+/** What one reclaim gave back: resident set size in bytes before and after. */
+export interface ReclaimedMemory {
+  readonly rssBefore: number;
+  readonly rssAfter: number;
+}
+
+export interface IdleMemoryOptions {
+  /** A count that rises with any work reaching the process (RpcServer.activity). */
+  activity(): number;
+  /** Give memory back (in production @flotilla/native's reclaimMemory: a memory-reducing GC and malloc_trim). */
+  reclaim(): ReclaimedMemory;
+  /** The process's resident set size in bytes now. Default: process.memoryUsage.rss. */
+  rss?(): number;
+  /** How often to look, in ms; a whole interval without activity counts as idle. Default 2000. */
+  intervalMs?: number;
+  /** Reclaim only once RSS is this many bytes above what the last reclaim left. Default 4 MiB. */
+  growthBytes?: number;
+  log: Logger;
+}
+
+export interface IdleMemory {
+  /** Reclaims done so far. */
+  readonly reclaims: number;
+  close(): void;
+}
+
+/**
+ * Give back, once a process falls quiet, the memory its busy period grew. Under load a Node process
+ * keeps what it grew into (V8's young generation at its 16 MiB limit, heap pages of dead objects, glibc
+ * arenas of freed buffers), and an idle one never collects it on its own: V8's memory reducer starts only
+ * after a mark-compact, which Flotilla's large old-space limit makes rare. Go's scavenger, in containerd,
+ * returns such memory continuously; this returns it once per busy period.
+ *
+ * A reclaim is a full collection on the JS thread (tens of ms), so it runs only after a whole interval in
+ * which nothing reached the process, and only when RSS has grown by `growthBytes` since the last one:
+ * a client polling every few seconds (the kubelet) does not buy itself a collection per poll. The first
+ * quiet interval after start-up counts too, since loading the code leaves its own garbage.
+ */
+export function reclaimMemoryWhenIdle(opts: IdleMemoryOptions): IdleMemory {
+  const rss = opts.rss ?? (() => process.memoryUsage.rss());
+  const growth = opts.growthBytes ?? 4 * 1024 * 1024;
+  let seen = opts.activity();
+  let floor = 0;
+  let reclaims = 0;
+  const timer = setInterval(() => {
+    const now = opts.activity();
+    const quiet = now === seen;
+    seen = now;
+    if (!quiet || rss() - floor < growth) return;
+    const start = performance.now();
+    const r = opts.reclaim();
+    floor = r.rssAfter;
+    reclaims++;
+    opts.log.debug(
+      { rssBefore: r.rssBefore, rssAfter: r.rssAfter, ms: Math.round(performance.now() - start) },
+      'gave back idle memory',
+    );
+  }, opts.intervalMs ?? 2000);
+  // Housekeeping never keeps a process alive.
+  timer.unref();
+  return {
+    get reclaims() {
+      return reclaims;
+    },
+    close() {
+      clearInterval(timer);
+    },
+  };
+}
