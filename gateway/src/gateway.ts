@@ -21,6 +21,7 @@ import {
 import { createHealth, createRpcServer, definitionOf, leaseOf, listenUnix, requireNamespace } from '@flotilla/rpc';
 import { clientOf } from '@flotilla/rpc/client';
 import { openMetadata } from './metadata/db.js';
+import { createDurability } from './metadata/durability.js';
 import { createNamespaceStore } from './metadata/namespaces.js';
 import { createLeaseStore } from './metadata/leases.js';
 import { createImageStore } from './metadata/images.js';
@@ -98,7 +99,8 @@ const UNAVAILABLE = 14;
  */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, log } = opts;
-  const db = openMetadata(join(config.root, 'io.containerd.metadata.v1.sqlite', 'meta.db'));
+  const dbPath = join(config.root, 'io.containerd.metadata.v1.sqlite', 'meta.db');
+  const db = openMetadata(dbPath);
   const namespaces = createNamespaceStore(db);
   const leases = createLeaseStore(db);
   const images = createImageStore(db);
@@ -267,7 +269,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     return out;
   };
 
-  const server = createRpcServer(log);
+  // Metadata a client has heard about is on disk: every answer waits for the WAL sync its changes need.
+  const durability = createDurability(db, dbPath);
+  const server = createRpcServer(log, { beforeAnswer: durability.settle });
   const health = createHealth();
   versionService(opts.revision ?? 'unknown').register(server);
   namespacesService(namespaces, events).register(server);
@@ -310,6 +314,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         new Promise<void>((resolve) => { timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 5000); }),
       ]);
       clearTimeout(timer);
+      await durability.close();
       db.close();
     },
   };

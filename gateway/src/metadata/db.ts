@@ -172,8 +172,10 @@ const migrations: readonly string[] = [
 ];
 
 /**
- * Open (creating if needed) the gateway's metadata database. WAL with full sync: a committed change
- * survives a crash of the process or the machine. The gateway is the only process that may use it, as
+ * Open (creating if needed) the gateway's metadata database. WAL without a sync per commit: a commit
+ * survives a crash of the process at once, and one of the machine once durability.ts has synced the WAL,
+ * which the gateway does before any answer leaves (off the event loop, one sync for many commits). The
+ * gateway is the only process that may use it, as
  * containerd's daemon is for its bolt file: exclusive locking takes the file lock once instead of on every
  * statement (a read costs a tenth as much), keeps the WAL index in memory, and makes a second gateway
  * started on the same root fail instead of writing beside the first.
@@ -184,7 +186,8 @@ export function openMetadata(path: string): Db {
   // Before WAL is entered, so the WAL index never goes to a shared-memory file.
   db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  // Not FULL: its fsync per commit would run on the event loop (see durability.ts for the sync instead).
+  db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   const current = db.pragma('user_version', { simple: true }) as number;

@@ -28,7 +28,7 @@ import { Content, InfoRequestSchema, WriteAction } from '@flotilla/proto/contain
 import { Health, HealthCheckResponse_ServingStatus } from '@flotilla/proto/grpc/health/v1/health_pb';
 import { clientOf, dialUnix } from './client.js';
 import { definitionOf } from './definition.js';
-import { createRpcServer, MAX_MESSAGE_BYTES, type RpcServer, type ServerCallContext } from './h2-server.js';
+import { createRpcServer, MAX_MESSAGE_BYTES, type RpcServer, type RpcServerOptions, type ServerCallContext } from './h2-server.js';
 import { frame } from './h2-framing.js';
 import { rejection } from './test-support.js';
 
@@ -79,10 +79,10 @@ function complete(definition: Record<string, { path: string; responseStream: boo
   return full;
 }
 
-async function start(register: Register, log: Logger = silent): Promise<Started> {
+async function start(register: Register, log: Logger = silent, opts?: RpcServerOptions): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'h2-server-'));
   const path = join(dir, 'rpc.sock');
-  const server = createRpcServer(log);
+  const server = createRpcServer(log, opts);
   register({ add: (definition, implementation) => server.add(definition as never, complete(definition, implementation)) });
   await server.listen(path);
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
@@ -116,6 +116,13 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await sleep(5);
+  }
+}
 
 /** Resolves when the signal aborts (at once if it has), or after `cap` ms so a handler never lingers. */
 function abortedOrAfter(signal: AbortSignal, cap: number): Promise<boolean> {
@@ -305,6 +312,36 @@ describe('h2 server: unary calls', () => {
     expect(results.map((r) => r.info?.size)).toEqual(Array.from({ length: 200 }, (_, i) => BigInt(`sha256:${i}`.length * 1000 + i)));
     // They really ran at once, not one after another.
     expect(maxInFlight).toBeGreaterThan(50);
+  });
+});
+
+describe('h2 server: beforeAnswer', () => {
+  it('holds a unary answer until the promise it returns settles', async () => {
+    const gate = deferred();
+    let handled = false;
+    let asked = 0;
+    const { channel } = await start((s) => s.add(definitionOf(Version), {
+      async version() { handled = true; return { version: 'held' }; },
+    }), silent, { beforeAnswer: () => { asked++; return gate.promise; } });
+    let answered = false;
+    const call = clientOf(Version, channel()).version({}).then((r) => { answered = true; return r; });
+    await waitUntil(() => handled);
+    await sleep(50);
+    expect(answered).toBe(false);
+    gate.resolve();
+    expect((await call).version).toBe('held');
+    expect(asked).toBe(1);
+  });
+
+  it('is asked before every streamed message and before the final status, and lets answers go when it returns undefined', async () => {
+    let asked = 0;
+    const { channel } = await start((s) => s.add(definitionOf(Content), {
+      async *read() { yield { offset: 0n, data: new Uint8Array([1]) }; yield { offset: 1n, data: new Uint8Array([2]) }; },
+    }), silent, { beforeAnswer: () => { asked++; return undefined; } });
+    const got: number[] = [];
+    for await (const m of clientOf(Content, channel()).read({ digest: 'sha256:x' })) got.push(...m.data);
+    expect(got).toEqual([1, 2]);
+    expect(asked).toBe(3);
   });
 });
 

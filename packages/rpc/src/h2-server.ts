@@ -119,7 +119,17 @@ function encodeMessage(s: string): string {
  * what the protocol needs (length-prefixed messages, deadlines, metadata, status trailers, cancellation).
  * Compression is not offered (containerd's clients do not ask for it) and a compressed request is refused.
  */
-export function createRpcServer(root: Logger): RpcServer {
+export interface RpcServerOptions {
+  /**
+   * Called before every answer leaves (each response message, and the final status): a promise holds the
+   * answer back until it settles, undefined lets it go at once. The gateway makes its metadata writes
+   * durable here, so a client never hears of a change a crash could still undo.
+   */
+  readonly beforeAnswer?: () => Promise<void> | undefined;
+}
+
+export function createRpcServer(root: Logger, opts: RpcServerOptions = {}): RpcServer {
+  const beforeAnswer = opts.beforeAnswer;
   const routes = new Map<string, Route>();
   const refused = new Map<string, string>();
   const connections = new Set<H2Connection>();
@@ -218,6 +228,8 @@ export function createRpcServer(root: Logger): RpcServer {
       // rather than write to a closed stream, which would wait forever for a 'drain' or 'close' already past.
       if (canceled) throw new AbortError();
       if (finished) return;
+      const held = beforeAnswer?.();
+      if (held !== undefined) await held;
       respondHeaders();
       if (!stream.write(frame(method.responseSerialize(msg))) && !stream.closed) {
         await new Promise<void>((resolve) => {
@@ -257,6 +269,8 @@ export function createRpcServer(root: Logger): RpcServer {
       } else {
         const req = await one();
         const res = await (handler as (r: unknown, c: ServerCallContext) => Promise<unknown>)(req, context);
+        const held = beforeAnswer?.();
+        if (held !== undefined) await held;
         if (!finished) {
           // One response: headers, the message and the end of the stream in as few writes as possible.
           respondHeaders();
@@ -264,6 +278,11 @@ export function createRpcServer(root: Logger): RpcServer {
           if (timer) clearTimeout(timer);
           stream.end(trailer ? [...STATUS_OK, ...headersOf(trailer)] : STATUS_OK_BLOCK, frame(method.responseSerialize(res)));
         }
+      }
+      if (!finished) {
+        // A streaming handler may have changed something after its last message.
+        const held = beforeAnswer?.();
+        if (held !== undefined) await held;
       }
       finish(Status.OK, '');
     } catch (err) {

@@ -1,0 +1,88 @@
+import { closeSync, fdatasync as fdatasyncCb, openSync } from 'node:fs';
+import { promisify } from 'node:util';
+import type { Db } from './db.js';
+
+const fdatasyncAsync = promisify(fdatasyncCb);
+
+export interface Durability {
+  /**
+   * Undefined when every change committed so far is already on disk; else a promise that settles once it
+   * is. Callers that answer a client await it first (RpcServerOptions.beforeAnswer).
+   */
+  settle(): Promise<void> | undefined;
+  /** Flush what is pending, stop the background flush and release the WAL; before the database closes. */
+  close(): Promise<void>;
+}
+
+export interface DurabilityOptions {
+  /** Flush changes nobody waited for (background GC) at least this often, in ms. Default 1000. */
+  readonly idleFlushMs?: number;
+  /** fdatasync(2) on the thread pool; replaceable for tests. */
+  readonly fdatasync?: (fd: number) => Promise<void>;
+}
+
+/**
+ * Group commit for the gateway's SQLite file, kept off the event loop.
+ *
+ * better-sqlite3 is synchronous, so with `synchronous = FULL` every commit's fsync stalled every call in
+ * flight through the gateway, several milliseconds each while other processes write (an fsync waits for
+ * the filesystem journal, which holds their data too). The database runs in WAL mode with
+ * `synchronous = NORMAL` instead: a commit appends to the WAL without syncing it, which is crash-safe for
+ * the process but not for the machine. The missing sync is this: before an answer leaves, fdatasync the
+ * WAL on the thread pool if anything was committed since the last sync. The WAL is the only file a commit
+ * writes in that mode (checkpoints sync on their own), so the guarantee is FULL's (a change a client heard
+ * of survives a power loss) while the event loop keeps serving, and concurrent answers share one sync.
+ *
+ * "Committed since the last sync" is SQLite's total_changes() for this connection, which counts every row
+ * inserted, updated or deleted.
+ */
+export function createDurability(db: Db, dbPath: string, opts: DurabilityOptions = {}): Durability {
+  const sync = opts.fdatasync ?? fdatasyncAsync;
+  const changes = db.prepare('SELECT total_changes()').pluck();
+  // The WAL file exists from the moment the database entered WAL mode under exclusive locking.
+  const walFd = openSync(`${dbPath}-wal`, 'r');
+  const count = () => changes.get() as number;
+  let synced = count();
+  let running: Promise<void> | undefined;
+
+  /** One fdatasync covering everything committed when it started; later commits wait for the next. */
+  function flush(): Promise<void> {
+    running ??= (async () => {
+      const upTo = count();
+      try {
+        await sync(walFd);
+        if (upTo > synced) synced = upTo;
+      } finally {
+        running = undefined;
+      }
+    })();
+    return running;
+  }
+
+  async function settleFrom(target: number): Promise<void> {
+    while (synced < target) {
+      // A sync already running may have started before our commit: wait it out, then start another.
+      await flush();
+    }
+  }
+
+  const timer = setInterval(() => {
+    if (count() > synced) flush().catch(() => {});
+  }, opts.idleFlushMs ?? 1000);
+  timer.unref();
+
+  return {
+    settle() {
+      const target = count();
+      return target > synced ? settleFrom(target) : undefined;
+    },
+    async close() {
+      clearInterval(timer);
+      try {
+        await settleFrom(count());
+      } finally {
+        closeSync(walFd);
+      }
+    },
+  };
+}
