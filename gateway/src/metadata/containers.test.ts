@@ -235,7 +235,7 @@ describe('container store: update', () => {
   });
 
   it.each(['runtime', 'snapshotter', 'sandbox', 'id', 'created_at', 'spec.process', 'labelsx'])('refuses to update %s', (path) => {
-    expect(() => containers.update('n', { id: 'c1', ...ctr('c1') }, [path])).toThrow(new InvalidArgumentError(`cannot update ${JSON.stringify(path)} field on "c1"`));
+    expect(() => containers.update('n', ctr('c1'), [path])).toThrow(new InvalidArgumentError(`cannot update ${JSON.stringify(path)} field on "c1"`));
     expect(containers.get('n', 'c1').updatedAt).toEqual(new Date(clock - 1000));
   });
 

@@ -11,8 +11,8 @@ import { TaskExitSchema } from '@flotilla/proto/containerd/events/task_pb';
 import { EnvelopeSchema, type Envelope } from '@flotilla/proto/containerd/types/event_pb';
 import { FailedPreconditionError, InvalidArgumentError, ResourceExhaustedError } from '@flotilla/errdefs';
 import { createLogger } from '@flotilla/log';
-import { createRpcServer, listenUnix, type RpcServer } from '@flotilla/rpc';
-import { clientOf, dialUnix } from '@flotilla/rpc/client';
+import { createRpcServer, listenUnix, type RpcServer, type ShapeOf } from '@flotilla/rpc';
+import { clientOf, dialUnix, type ServiceClient } from '@flotilla/rpc/client';
 import { createExchange, packAny, type Exchange } from '../events/exchange.js';
 import { eventsService } from './events.js';
 
@@ -22,7 +22,7 @@ let dir: string;
 let server: RpcServer;
 let channel: Channel;
 let exchange: Exchange;
-let client: ReturnType<typeof clientOf<typeof Events>>;
+let client: ServiceClient<ShapeOf<typeof Events>>;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'events-svc-'));
