@@ -38,10 +38,7 @@ Napi::Value ReclaimMemory(const Napi::CallbackInfo& info) {
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
   // Several full collections until nothing more is freed, then the young generation shrunk and the freed
   // pages unmapped: what V8 does for a backgrounded browser tab.
-  if (isolate != nullptr) {
-    if (info.Length() > 0 && info[0].ToBoolean()) isolate->MemoryPressureNotification(v8::MemoryPressureLevel::kCritical);
-    else isolate->LowMemoryNotification();
-  }
+  if (isolate != nullptr) isolate->LowMemoryNotification();
   malloc_trim(0);
   Napi::Object out = Napi::Object::New(env);
   out.Set("rssBefore", before);
