@@ -372,7 +372,7 @@ async function bench(f: Flotilla, c: Containerd, signal: AbortSignal) {
     const cluster = flotillaProcs.map((p) => memoryOf(p.name, p.pid));
     const containerdMem = memoryOf('containerd', containerdPid);
     printMemory(cluster, containerdMem);
-    console.log(`(right after the calls the cluster was RSS ${fmt(mib(sumField(busy, 'rssKiB')))} MiB; each process gives back what a busy period grew after two quiet seconds)`);
+    console.log(`(right after the calls the cluster was RSS ${fmt(mib(sumField(busy, 'rssKiB')))} MiB; each process gives back what a busy period grew once it has been idle for two seconds)`);
     console.log(`(before any calls, just started, the cluster was RSS ${fmt(mib(sumField(before, 'rssKiB')))} MiB, PSS ${fmt(mib(sumField(before, 'pssKiB')))} MiB)`);
     const floor = { bareKiB: await floorRssKiB(false), stackKiB: await floorRssKiB(true) };
     const n = flotillaProcs.length;

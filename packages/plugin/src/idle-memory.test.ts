@@ -47,10 +47,22 @@ describe('reclaimMemoryWhenIdle', () => {
   it('waits while work keeps arriving, and reclaims once it stops', () => {
     start();
     for (let i = 0; i < 5; i++) {
-      activity++;
+      activity += 100;
       vi.advanceTimersByTime(1000);
     }
     expect(calls).toBe(0);
+    vi.advanceTimersByTime(1000);
+    expect(calls).toBe(1);
+  });
+
+  it('counts an interval with only a health check or two in it as idle, and a busy one as not', () => {
+    start();
+    for (let i = 0; i < 3; i++) {
+      activity += 500;
+      vi.advanceTimersByTime(1000);
+    }
+    expect(calls).toBe(0);
+    activity += 2;
     vi.advanceTimersByTime(1000);
     expect(calls).toBe(1);
   });

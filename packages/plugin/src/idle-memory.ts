@@ -13,8 +13,14 @@ export interface IdleMemoryOptions {
   reclaim(): ReclaimedMemory;
   /** The process's resident set size in bytes now. Default: process.memoryUsage.rss. */
   rss?(): number;
-  /** How often to look, in ms; a whole interval without activity counts as idle. Default 2000. */
+  /** How often to look, in ms. Default 2000. */
   intervalMs?: number;
+  /**
+   * At most this much activity in an interval still counts as idle: the gateway's liveness check (every
+   * 2 s) or a client polling a status now and then must not keep a process from ever counting as idle.
+   * Default 8 (socket reads; a unary call is one or two).
+   */
+  idleActivity?: number;
   /** Reclaim only once RSS is this many bytes above what the last reclaim left. Default 4 MiB. */
   growthBytes?: number;
   log: Logger;
@@ -33,20 +39,22 @@ export interface IdleMemory {
  * after a mark-compact, which Flotilla's large old-space limit makes rare. Go's scavenger, in containerd,
  * returns such memory continuously; this returns it once per busy period.
  *
- * A reclaim is a full collection on the JS thread (tens of ms), so it runs only after a whole interval in
- * which nothing reached the process, and only when RSS has grown by `growthBytes` since the last one:
- * a client polling every few seconds (the kubelet) does not buy itself a collection per poll. The first
- * quiet interval after start-up counts too, since loading the code leaves its own garbage.
+ * A reclaim is a full collection on the JS thread (tens of ms), so it runs only after an interval in which
+ * next to nothing reached the process (health checks and the odd poll do not count as work), and only
+ * when RSS has grown by `growthBytes` since the last one: a client polling every few seconds (the kubelet)
+ * does not buy itself a collection per poll. The first quiet interval after start-up counts too, since
+ * loading the code leaves its own garbage.
  */
 export function reclaimMemoryWhenIdle(opts: IdleMemoryOptions): IdleMemory {
   const rss = opts.rss ?? (() => process.memoryUsage.rss());
   const growth = opts.growthBytes ?? 4 * 1024 * 1024;
+  const idleActivity = opts.idleActivity ?? 8;
   let seen = opts.activity();
   let floor = 0;
   let reclaims = 0;
   const timer = setInterval(() => {
     const now = opts.activity();
-    const quiet = now === seen;
+    const quiet = now - seen <= idleActivity;
     seen = now;
     if (!quiet || rss() - floor < growth) return;
     const start = performance.now();
