@@ -1,4 +1,4 @@
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from '@flotilla/errdefs';
+import { AlreadyExistsError, InvalidArgumentError, NotFoundError, NotImplementedError } from '@flotilla/errdefs';
 import type { Db } from './db.js';
 import { validateLabels } from './labels.js';
 
@@ -31,21 +31,26 @@ export interface LeaseStore {
 
 const DIGEST = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
-/** containerd's parseLeaseResource: the resource kinds a lease may hold, with their id rules. */
+/**
+ * containerd's parseLeaseResource: the resource kinds a lease may hold, with their id rules. A malformed
+ * type is InvalidArgument; a kind containerd does not know is NotImplemented, as containerd answers. An
+ * empty id, which containerd would fail on only when writing it, is refused here as InvalidArgument.
+ */
 export function validateResource(r: LeaseResource): void {
-  const [kind, sub, ...extra] = r.type.split('/');
-  switch (kind) {
+  const keys = r.type.split('/');
+  switch (keys[0]) {
     case 'content':
-      if (sub !== undefined || !DIGEST.test(r.id)) throw new InvalidArgumentError(`resource ${r.type} ${JSON.stringify(r.id)}: invalid digest`);
-      return;
     case 'ingests':
-      if (sub !== undefined || r.id === '') throw new InvalidArgumentError(`resource type ${JSON.stringify(r.type)}: invalid`);
+      if (keys.length !== 1) throw new InvalidArgumentError(`invalid resource type ${r.type}`);
+      if (keys[0] === 'content' && !DIGEST.test(r.id)) throw new InvalidArgumentError(`invalid content resource id ${r.id}: invalid checksum digest format`);
+      if (r.id === '') throw new InvalidArgumentError(`resource ${r.type}: empty id`);
       return;
     case 'snapshots':
-      if (!sub || extra.length > 0 || r.id === '') throw new InvalidArgumentError(`resource type ${JSON.stringify(r.type)}: invalid`);
+      if (keys.length !== 2 || keys[1] === '') throw new InvalidArgumentError(`invalid snapshot resource type ${r.type}`);
+      if (r.id === '') throw new InvalidArgumentError(`resource ${r.type}: empty id`);
       return;
     default:
-      throw new InvalidArgumentError(`unsupported resource type ${JSON.stringify(r.type)}`);
+      throw new NotImplementedError(`resource type ${r.type} not supported yet`);
   }
 }
 
