@@ -6,6 +6,7 @@ import { clientOf, dialUnix } from '@flotilla/rpc/client';
 import { startFlotilla, type Flotilla } from './support/flotilla.js';
 import { startContainerd, type Containerd } from './support/containerd.js';
 import { ctrOutcome } from './support/ctr-outcome.js';
+import { waitFor } from './support/exec.js';
 
 // The images service against Debian's containerd, with the same client on both sides: containerd is the
 // specification. ctr cannot create an image without pulling or importing content, so each test seeds
@@ -215,3 +216,17 @@ describe('images over gRPC, side by side with containerd', () => {
   });
 });
 
+describe('image expiry (containerd 2.0 garbage collection; Debian 1.6 never expires images)', () => {
+  it('an image labelled with a passed containerd.io/gc.expire through the real ctr is collected; the others stay', async () => {
+    await seed(f.address, 'g5', [
+      { name: 'expiring', mediaType: LAYER, digest: D1, size: 1n },
+      { name: 'kept', mediaType: LAYER, digest: D1, size: 1n, labels: { 'containerd.io/gc.expire': '2999-01-01T00:00:00Z' } },
+      { name: 'trigger', mediaType: LAYER, digest: D2, size: 1n },
+    ]);
+    const label = await f.ctr(['images', 'label', 'expiring', 'containerd.io/gc.expire=2020-01-01T00:00:00Z'], { namespace: 'g5' });
+    expect(label.code, label.stderr).toBe(0);
+    // A deletion schedules a collection, as in containerd.
+    expect((await f.ctr(['images', 'rm', 'trigger'], { namespace: 'g5' })).code).toBe(0);
+    await waitFor(async () => (await f.ctr(['images', 'ls', '-q'], { namespace: 'g5' })).stdout.trim() === 'kept' || undefined, 'the expired image to be collected', 10_000);
+  });
+});

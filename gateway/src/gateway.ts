@@ -30,7 +30,7 @@ import { createNamespacedContent } from './metadata/content.js';
 import { unavailableContent } from './metadata/unavailable-content.js';
 import { contentSharingPolicy, gcOptions, supervisorOptions } from './settings.js';
 import { createCollector } from './gc/collect.js';
-import { containerRoots, imageRoots } from './gc/roots.js';
+import { containerRoots } from './gc/roots.js';
 import { createRwLock } from './gc/rw-lock.js';
 import { contentService, remoteContentStore, type ContentStore } from '@flotilla/service-content';
 import { snapshotsService } from '@flotilla/snapshots';
@@ -179,7 +179,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     backend: contentBackend,
     lock,
     log: log.child({ component: 'gc' }),
-    roots: [imageRoots(images), containerRoots(containers, images)],
+    roots: [containerRoots(containers)],
+    images,
     snapshotters: () => snapshotMetadata.values(),
     events,
     ...gcOptions(config.plugins[`${PluginType.GC}.scheduler`]),

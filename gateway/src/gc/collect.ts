@@ -1,6 +1,7 @@
 import type { Logger } from '@flotilla/log';
 import type { ContentStore } from '@flotilla/service-content';
 import { SnapshotRemoveSchema } from '@flotilla/proto/containerd/events/snapshot_pb';
+import { ImageDeleteSchema } from '@flotilla/proto/containerd/events/image_pb';
 import type { Db } from '../metadata/db.js';
 import type { Exchange } from '../events/exchange.js';
 import type { GarbageCollector } from './collector.js';
@@ -9,19 +10,29 @@ import {
   GC_EXPIRE_LABEL,
   GC_FLAT_LABEL,
   contentNode,
+  imageNode,
+  isExpired,
   isRoot,
   labelBackReferences,
   labelReferences,
   nodeId,
+  parseRfc3339,
   snapshotNode,
   type GcNode,
 } from './references.js';
 
 /**
- * Something outside the content and snapshot tables that keeps objects alive, asked at every collection:
- * images and containers (roots.ts). Each node it yields is a root and is followed like any other.
+ * Something outside the content, snapshot and image tables that keeps objects alive, asked at every
+ * collection: containers (roots.ts). Each node it yields is a root and is followed like any other.
  */
 export type RootSource = () => Iterable<GcNode>;
+
+/** The image records, as the collector reads and (once expired and unreferenced) deletes them. */
+export interface ImageSource {
+  roots(): Iterable<{ namespace: string; name: string; digest: string; labels: Readonly<Record<string, string>> }>;
+  /** Called inside the collection's transaction. */
+  delete(namespace: string, name: string): void;
+}
 
 /**
  * One snapshotter as garbage collection drives it (metadata/snapshots.ts). Records dropped here make it
@@ -41,8 +52,13 @@ export interface CollectorOptions {
   backend: ContentStore;
   lock: RwLock;
   log: Logger;
-  /** Other holders, asked at every collection (images, containers, ...). */
+  /** Other holders, asked at every collection (containers, ...). */
   roots: readonly RootSource[];
+  /**
+   * Images: each holds its target and what its labels name. One that has not expired is a root; an expired
+   * one that nothing names is deleted (`/images/delete` is published), as containerd 2.0 collects them.
+   */
+  images?: ImageSource;
   /** The snapshotters in front of which the gateway keeps snapshot records; read at every collection. */
   snapshotters?: () => Iterable<SnapshotterCollection>;
   /** Where `/snapshot/remove` goes for each record collection drops, as containerd publishes it. */
@@ -56,6 +72,8 @@ export interface CollectorOptions {
 
 export interface CollectionStats {
   leasesExpired: number;
+  /** Expired images nothing named, deleted. */
+  imagesRemoved: number;
   contentRemoved: number;
   ingestsExpired: number;
   blobsRemoved: number;
@@ -98,14 +116,16 @@ function groupLabels<R extends LabelRow>(rows: readonly R[], idOf: (r: R) => str
 }
 
 /**
- * Mark and sweep, containerd's way, over content and snapshots. Roots: unexpired leases' resources
- * (a flat lease holds only what it names, and a snapshot's parents), content and snapshots labelled
- * `containerd.io/gc.root`, unexpired ingests (and the blob a shared ingest stands on), and whatever the
- * root sources name (images...). From each marked object, `containerd.io/gc.ref.content*` and
+ * Mark and sweep, containerd's way, over images, content and snapshots. Roots: images that have not
+ * expired, unexpired leases' resources (a flat lease holds only what it names, and a snapshot's parents),
+ * content and snapshots labelled `containerd.io/gc.root`, unexpired ingests (and the blob a shared ingest
+ * stands on), and whatever the root sources name (containers). An image marks its target; from each marked
+ * object, `containerd.io/gc.ref.content*`, `containerd.io/gc.ref.image*` and
  * `containerd.io/gc.ref.snapshot.<snapshotter>*` labels mark more in the same namespace, a snapshot marks
  * its parent, and an object that names a marked one in a `containerd.io/gc.bref.*` label is marked with
- * it. Unmarked content and snapshot records are dropped; then every blob and ingest in the content
- * process that no namespace records is removed from disk, and every dirty snapshotter is swept.
+ * it. Unmarked expired images and unmarked content and snapshot records are dropped; then every blob and
+ * ingest in the content process that no namespace records is removed from disk, and every dirty
+ * snapshotter is swept.
  */
 export function createCollector(opts: CollectorOptions): Collector {
   const { db, backend, lock, log } = opts;
@@ -128,12 +148,12 @@ export function createCollector(opts: CollectorOptions): Collector {
 
   /** The metadata half: one SQLite transaction, so nothing changes between mark and sweep. */
   const sweepMetadata = db.transaction((t: number) => {
-    const stats = { leasesExpired: 0, contentRemoved: 0, ingestsExpired: 0, snapshotsRemoved: 0 };
+    const stats = { leasesExpired: 0, imagesRemoved: 0, contentRemoved: 0, ingestsExpired: 0, snapshotsRemoved: 0 };
     const flatLeases = new Set<string>();
     for (const l of q.leases.all() as { namespace: string; id: string; expire: string | null; flat: string | null }[]) {
       if (l.expire !== null) {
-        const at = Date.parse(l.expire);
-        if (!Number.isNaN(at) && at < t) {
+        const at = parseRfc3339(l.expire);
+        if (at !== undefined && at < t) {
           q.deleteLease.run(l.namespace, l.id);
           stats.leasesExpired++;
           continue;
@@ -147,17 +167,19 @@ export function createCollector(opts: CollectorOptions): Collector {
     const backRefs = new Map<string, GcNode[]>();
     const parents = new Map<string, GcNode>();
     const roots: { node: GcNode; flat: boolean }[] = [];
-    const addLabels = (node: GcNode, labels: Record<string, string>) => {
-      const id = nodeId(node);
-      if (isRoot(labels)) roots.push({ node, flat: false });
-      const forward = labelReferences(node.namespace, labels);
-      if (forward.length > 0) refs.set(id, forward);
+    const addBackReferences = (node: GcNode, labels: Readonly<Record<string, string>>) => {
       for (const owner of labelBackReferences(node.namespace, labels)) {
         const oid = nodeId(owner);
         let l = backRefs.get(oid);
         if (!l) backRefs.set(oid, (l = []));
         l.push(node);
       }
+    };
+    const addLabels = (node: GcNode, labels: Record<string, string>) => {
+      if (isRoot(labels)) roots.push({ node, flat: false });
+      const forward = labelReferences(node.namespace, labels);
+      if (forward.length > 0) refs.set(nodeId(node), forward);
+      addBackReferences(node, labels);
     };
     type ContentLabel = LabelRow & { digest: string };
     for (const { row, labels } of groupLabels(q.contentLabels.all() as ContentLabel[], (r) => key(r.namespace, r.digest)).values()) {
@@ -190,6 +212,15 @@ export function createCollector(opts: CollectorOptions): Collector {
       if (i.expected) heldByIngest.add(i.expected);
     }
     for (const source of opts.roots) for (const node of source()) roots.push({ node, flat: false });
+    // An image names its target and what its labels name; only an unexpired one is a root.
+    const expiredImages: { namespace: string; name: string }[] = [];
+    for (const img of opts.images?.roots() ?? []) {
+      const node = imageNode(img.namespace, img.name);
+      refs.set(nodeId(node), [contentNode(img.namespace, img.digest), ...labelReferences(img.namespace, img.labels)]);
+      addBackReferences(node, img.labels);
+      if (isExpired(img.labels, t)) expiredImages.push(img);
+      else roots.push({ node, flat: false });
+    }
 
     // Reached fully, an object follows everything it names; reached only through a flat lease, a snapshot
     // still keeps its parents (its tree is made of them) but nothing its labels name.
@@ -212,6 +243,13 @@ export function createCollector(opts: CollectorOptions): Collector {
       return full.has(id) || flat.has(id);
     };
 
+    const removedImages: { namespace: string; name: string }[] = [];
+    for (const img of expiredImages) {
+      if (live(imageNode(img.namespace, img.name))) continue;
+      opts.images!.delete(img.namespace, img.name);
+      removedImages.push(img);
+      stats.imagesRemoved++;
+    }
     for (const c of q.content.all() as { namespace: string; digest: string }[]) {
       if (live(contentNode(c.namespace, c.digest))) continue;
       q.deleteContent.run(c.namespace, c.digest);
@@ -230,7 +268,7 @@ export function createCollector(opts: CollectorOptions): Collector {
     for (const c of q.content.all() as { digest: string }[]) keepBlobs.add(c.digest);
     const keepIngests = new Set<string>();
     for (const i of q.ingests.all() as { bref: string }[]) keepIngests.add(i.bref);
-    return { stats, keepBlobs, keepIngests, removedSnapshots };
+    return { stats, keepBlobs, keepIngests, removedSnapshots, removedImages };
   });
 
   /** Each dirty snapshotter's backend, side by side; one that fails is logged and tried next time. */
@@ -274,7 +312,8 @@ export function createCollector(opts: CollectorOptions): Collector {
       // its namespace would look like garbage. Snapshotters guard the same window with locks of their own,
       // so their sweeps start as soon as the records are settled and run beside the content sweep.
       const partial = await lock.write(async () => {
-        const { stats, keepBlobs, keepIngests, removedSnapshots } = sweepMetadata(now());
+        const { stats, keepBlobs, keepIngests, removedSnapshots, removedImages } = sweepMetadata(now());
+        for (const r of removedImages) opts.events?.publish(r.namespace, '/images/delete', ImageDeleteSchema, { name: r.name });
         for (const r of removedSnapshots) {
           opts.events?.publish(r.namespace, '/snapshot/remove', SnapshotRemoveSchema, { key: r.key, snapshotter: r.snapshotter });
         }

@@ -13,6 +13,8 @@ export const GC_REF_SNAPSHOT_PREFIX = 'containerd.io/gc.ref.snapshot.';
 export const GC_BREF_CONTENT_PREFIX = 'containerd.io/gc.bref.content';
 export const GC_BREF_SNAPSHOT_PREFIX = 'containerd.io/gc.bref.snapshot.';
 export const GC_BREF_CONTAINER_PREFIX = 'containerd.io/gc.bref.container';
+export const GC_REF_IMAGE_PREFIX = 'containerd.io/gc.ref.image';
+export const GC_BREF_IMAGE_PREFIX = 'containerd.io/gc.bref.image';
 
 /** A blob as one namespace holds it. */
 export interface ContentNode {
@@ -39,11 +41,23 @@ export interface ContainerNode {
   readonly id: string;
 }
 
-export type GcNode = ContentNode | SnapshotNode | ContainerNode;
+/**
+ * An image record. One without `containerd.io/gc.expire`, or whose expiry is still ahead, is a root; an
+ * expired one lives only while something names it (a `containerd.io/gc.ref.image*` label, or an object it
+ * belongs to through `containerd.io/gc.bref.image*`) and is otherwise deleted by the collection.
+ */
+export interface ImageNode {
+  readonly type: 'image';
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export type GcNode = ContentNode | SnapshotNode | ContainerNode | ImageNode;
 
 export const contentNode = (namespace: string, digest: string): ContentNode => ({ type: 'content', namespace, digest });
 export const snapshotNode = (namespace: string, snapshotter: string, key: string): SnapshotNode => ({ type: 'snapshot', namespace, snapshotter, key });
 export const containerNode = (namespace: string, id: string): ContainerNode => ({ type: 'container', namespace, id });
+export const imageNode = (namespace: string, name: string): ImageNode => ({ type: 'image', namespace, name });
 
 /** One string per node, for sets and maps; NUL cannot occur in any of the parts. */
 export function nodeId(n: GcNode): string {
@@ -54,6 +68,8 @@ export function nodeId(n: GcNode): string {
       return `s\0${n.namespace}\0${n.snapshotter}\0${n.key}`;
     case 'container':
       return `k\0${n.namespace}\0${n.id}`;
+    case 'image':
+      return `i\0${n.namespace}\0${n.name}`;
   }
 }
 
@@ -86,13 +102,15 @@ export function isRoot(labels: Readonly<Record<string, string>>): boolean {
 
 /**
  * What an object keeps alive through its labels, in its own namespace: `containerd.io/gc.ref.content*`
- * name blobs, `containerd.io/gc.ref.snapshot.<snapshotter>*` snapshots (image config blobs carry one per
- * snapshotter the image was unpacked into, naming the chain's top snapshot).
+ * name blobs, `containerd.io/gc.ref.image*` images, `containerd.io/gc.ref.snapshot.<snapshotter>*`
+ * snapshots (image config blobs carry one per snapshotter the image was unpacked into, naming the chain's
+ * top snapshot).
  */
 export function labelReferences(namespace: string, labels: Readonly<Record<string, string>>): GcNode[] {
   const out: GcNode[] = [];
   for (const [k, v] of Object.entries(labels)) {
     if (inFamily(k, GC_REF_CONTENT_PREFIX)) out.push(contentNode(namespace, v));
+    else if (inFamily(k, GC_REF_IMAGE_PREFIX)) out.push(imageNode(namespace, v));
     else if (k.startsWith(GC_REF_SNAPSHOT_PREFIX)) out.push(snapshotNode(namespace, snapshotterOf(k, GC_REF_SNAPSHOT_PREFIX), v));
   }
   return out;
@@ -109,6 +127,25 @@ export function labelBackReferences(namespace: string, labels: Readonly<Record<s
     if (inFamily(k, GC_BREF_CONTENT_PREFIX)) out.push(contentNode(namespace, v));
     else if (k.startsWith(GC_BREF_SNAPSHOT_PREFIX)) out.push(snapshotNode(namespace, snapshotterOf(k, GC_BREF_SNAPSHOT_PREFIX), v));
     else if (inFamily(k, GC_BREF_CONTAINER_PREFIX)) out.push(containerNode(namespace, v));
+    else if (inFamily(k, GC_BREF_IMAGE_PREFIX)) out.push(imageNode(namespace, v));
   }
   return out;
+}
+
+/** RFC 3339 as Go's time.Parse reads it (what containerd's expiry labels hold), in ms; undefined if it is not. */
+export function parseRfc3339(v: string): number | undefined {
+  if (!/^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(v)) return undefined;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : at;
+}
+
+/**
+ * containerd's isExpiredImage: labelled `containerd.io/gc.expire` with a time before `now`. A value that
+ * does not parse leaves the image unexpired (containerd logs it and keeps the image).
+ */
+export function isExpired(labels: Readonly<Record<string, string>>, now: number): boolean {
+  const v = labels[GC_EXPIRE_LABEL];
+  if (v === undefined) return false;
+  const at = parseRfc3339(v);
+  return at !== undefined && at < now;
 }

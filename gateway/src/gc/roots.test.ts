@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { fromBinary } from '@bufbuild/protobuf';
+import { ImageDeleteSchema } from '@flotilla/proto/containerd/events/image_pb';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +16,9 @@ import { createNamespacedSnapshots, type NamespacedSnapshots } from '../metadata
 import { createExchange } from '../events/exchange.js';
 import { createMemorySnapshotter, type MemorySnapshotter } from '../test-support/memory-snapshotter.js';
 import { createCollector, type Collector } from './collect.js';
-import { containerNode, contentNode, snapshotNode } from './references.js';
+import { containerNode, snapshotNode } from './references.js';
 import { createRwLock } from './rw-lock.js';
-import { containerRoots, imageRoots } from './roots.js';
+import { containerRoots } from './roots.js';
 
 const log = createLogger({ service: 'test', level: 'silent' });
 const digestOf = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
@@ -33,6 +35,9 @@ let containers: ContainerStore;
 let overlay: MemorySnapshotter;
 let snapshots: NamespacedSnapshots;
 let gc: Collector;
+let clock: number;
+let stopEvents: AbortController;
+let imageDeletes: { namespace: string; name: string }[];
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gc-roots-'));
@@ -45,10 +50,19 @@ beforeEach(async () => {
   const events = createExchange(log);
   overlay = createMemorySnapshotter();
   snapshots = createNamespacedSnapshots({ db, name: 'overlayfs', backend: () => overlay, leases, events, log, onRemove: () => {} });
-  gc = createCollector({ db, backend, lock, log, roots: [imageRoots(images), containerRoots(containers, images)], snapshotters: () => [snapshots], events });
+  clock = Date.parse('2026-06-01T00:00:00Z');
+  imageDeletes = [];
+  stopEvents = new AbortController();
+  void (async () => {
+    for await (const e of events.subscribe(stopEvents.signal)) {
+      if (e.topic === '/images/delete') imageDeletes.push({ namespace: e.namespace, name: fromBinary(ImageDeleteSchema, e.event!.value).name });
+    }
+  })();
+  gc = createCollector({ db, backend, lock, log, roots: [containerRoots(containers)], images, snapshotters: () => [snapshots], events, now: () => clock });
   content = createNamespacedContent({ db, backend, leases, events, lock, onDelete: () => {} });
 });
 afterEach(() => {
+  stopEvents.abort();
   gc.close();
   backend.close();
   db.close();
@@ -61,6 +75,13 @@ async function put(store: ContentStore, body: string, labels: Record<string, str
   await w.write(Buffer.from(body));
   await w.commit(body.length, d, { labels });
   return d;
+}
+async function waitFor(cond: () => boolean): Promise<void> {
+  const end = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 const onDisk = (d: string) => existsSync(join(dir, 'content', 'blobs', 'sha256', d.slice(7)));
 
@@ -99,18 +120,69 @@ describe('containers as garbage collection roots', () => {
     expect([onDisk(referenced), onDisk(tied)]).toEqual([false, false]);
   });
 
-  it('hold their image as the image itself does, and only one in their own namespace', () => {
+  it('do not hold their image: only the container record and its root filesystem, as in containerd', () => {
     const target = { mediaType: 'application/vnd.oci.image.index.v1+json', digest: digestOf('index'), size: 5, annotations: {} };
     images.create('n', { name: 'img', target, labels: { 'containerd.io/gc.ref.snapshot.overlayfs': 'chain' } });
-    images.create('other', { name: 'img2', target });
     containers.create('n', ctr('c1', { image: 'img', snapshotter: 'overlayfs', snapshotKey: 'c1' }));
-    containers.create('n', ctr('c2', { image: 'img2' }));
-    expect([...containerRoots(containers, images)()]).toEqual([
+    containers.create('n', ctr('c2', { image: 'img' }));
+    expect([...containerRoots(containers)()]).toEqual([
       containerNode('n', 'c1'),
       snapshotNode('n', 'overlayfs', 'c1'),
-      contentNode('n', target.digest),
-      snapshotNode('n', 'overlayfs', 'chain'),
       containerNode('n', 'c2'),
     ]);
+  });
+});
+
+describe('images in garbage collection', () => {
+  const index = (body: string) => ({ mediaType: 'application/vnd.oci.image.index.v1+json', digest: digestOf(body), size: body.length, annotations: {} });
+  const EXPIRE = 'containerd.io/gc.expire';
+
+  it('hold their target and what their labels name while they have no expiry or it is ahead', async () => {
+    const store = content.store('n');
+    const root = await put(store, 'index-a');
+    const named = await put(store, 'named by label');
+    const later = await put(store, 'index-b');
+    images.create('n', { name: 'a', target: index('index-a'), labels: { 'containerd.io/gc.ref.content.x': named } });
+    images.create('n', { name: 'b', target: index('index-b'), labels: { [EXPIRE]: '2026-06-02T00:00:00Z' } });
+    await gc.collect();
+    expect([onDisk(root), onDisk(named), onDisk(later)]).toEqual([true, true, true]);
+    expect(gc.last()).toMatchObject({ imagesRemoved: 0 });
+    expect(images.list('n').map((i) => i.name).sort()).toEqual(['a', 'b']);
+  });
+
+  it('delete an expired image nothing names, with what only it held, and publish /images/delete', async () => {
+    const store = content.store('n');
+    const blob = await put(store, 'index-old');
+    images.create('n', { name: 'old', target: index('index-old'), labels: { [EXPIRE]: '2026-05-31T23:59:59Z' } });
+    images.create('n', { name: 'odd', target: index('index-old'), labels: { [EXPIRE]: 'next tuesday' } });
+    await gc.collect();
+    expect(gc.last()).toMatchObject({ imagesRemoved: 1 });
+    expect(images.list('n').map((i) => i.name)).toEqual(['odd']);
+    // The image with an unreadable expiry is kept, as containerd keeps it, and holds the blob.
+    expect(onDisk(blob)).toBe(true);
+    await waitFor(() => imageDeletes.length === 1);
+    expect(imageDeletes).toEqual([{ namespace: 'n', name: 'old' }]);
+
+    images.update('n', { name: 'odd', target: index('index-old'), labels: { [EXPIRE]: '2026-05-01T00:00:00+02:00' } });
+    await gc.collect();
+    expect(images.list('n')).toEqual([]);
+    expect(onDisk(blob)).toBe(false);
+  });
+
+  it('keep an expired image another object names in a gc.ref.image label, and what belongs to it by gc.bref.image', async () => {
+    const store = content.store('n');
+    const target = await put(store, 'index-kept');
+    const belongs = await put(store, 'belongs to kept', { 'containerd.io/gc.bref.image': 'kept' });
+    const holder = await put(store, 'holder', { 'containerd.io/gc.root': '', 'containerd.io/gc.ref.image': 'kept' });
+    images.create('n', { name: 'kept', target: index('index-kept'), labels: { [EXPIRE]: '2026-01-01T00:00:00Z' } });
+    await gc.collect();
+    expect(images.list('n').map((i) => i.name)).toEqual(['kept']);
+    expect([onDisk(target), onDisk(belongs), onDisk(holder)]).toEqual([true, true, true]);
+
+    // The holder lets go: the expired image goes, and what belonged to it with it.
+    await store.update({ digest: holder, labels: { 'containerd.io/gc.root': '' } }, ['labels.containerd.io/gc.ref.image']);
+    await gc.collect();
+    expect(images.list('n')).toEqual([]);
+    expect([onDisk(target), onDisk(belongs), onDisk(holder)]).toEqual([false, false, true]);
   });
 });
