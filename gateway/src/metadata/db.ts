@@ -1,8 +1,6 @@
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { openSqlite, type Sqlite } from '@flotilla/sqlite';
 
-export type Db = Database.Database;
+export type Db = Sqlite;
 
 /**
  * Schema changes, applied in order and recorded in `user_version`. Never edit a landed step: add one.
@@ -172,35 +170,11 @@ const migrations: readonly string[] = [
 ];
 
 /**
- * Open (creating if needed) the gateway's metadata database. WAL without a sync per commit: a commit
- * survives a crash of the process at once, and one of the machine once durability.ts has synced the WAL,
- * which the gateway does before any answer leaves (off the event loop, one sync for many commits). The
- * gateway is the only process that may use it, as
- * containerd's daemon is for its bolt file: exclusive locking takes the file lock once instead of on every
- * statement (a read costs a tenth as much), keeps the WAL index in memory, and makes a second gateway
- * started on the same root fail instead of writing beside the first.
+ * Open (creating if needed) the gateway's metadata database. WAL without a sync per commit (openSqlite): a
+ * commit survives a crash of the process at once, and one of the machine once durability.ts has synced
+ * the WAL, which the gateway does before any answer leaves (off the event loop, one sync for many
+ * commits). The gateway is the only process that may use it, as containerd's daemon is for its bolt file.
  */
 export function openMetadata(path: string): Db {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o711 });
-  const db = new Database(path);
-  // Before WAL is entered, so the WAL index never goes to a shared-memory file.
-  db.pragma('locking_mode = EXCLUSIVE');
-  db.pragma('journal_mode = WAL');
-  // Not FULL: its fsync per commit would run on the event loop (see durability.ts for the sync instead).
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > migrations.length) {
-    db.close();
-    throw new Error(`metadata at ${path} has schema version ${current}, newer than this build knows (${migrations.length})`);
-  }
-  const apply = db.transaction(() => {
-    for (let v = current; v < migrations.length; v++) {
-      db.exec(migrations[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    }
-  });
-  apply();
-  return db;
+  return openSqlite(path, { migrations });
 }

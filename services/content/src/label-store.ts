@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { openSqlite } from '@flotilla/sqlite';
 
 /**
  * Mutable facts about blobs, which the blob files cannot hold: their labels and when they last changed
@@ -39,24 +39,9 @@ const migrations: readonly string[] = [
 ];
 
 export function openLabelStore(path: string): LabelStore {
-  const db = new Database(path);
-  // Only this process opens the file: take its lock once rather than per statement (set before WAL, so
-  // the WAL index stays in memory).
-  db.pragma('locking_mode = EXCLUSIVE');
-  db.pragma('journal_mode = WAL');
-  // better-sqlite3 is synchronous, so a commit's fsync would stall every call in the process. In WAL
-  // mode NORMAL loses no transaction to a crash of the process, only possibly the last ones to a power
-  // loss, which is as durable as the blob's own rename (neither store fsyncs the directory).
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  const version = db.pragma('user_version', { simple: true }) as number;
-  for (let v = version; v < migrations.length; v++) {
-    db.transaction(() => {
-      db.exec(migrations[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
+  // WAL without a sync per commit (openSqlite): a power loss may lose the last labels, which is as durable
+  // as the blob's own rename (neither store fsyncs the directory).
+  const db = openSqlite(path, { migrations });
 
   const selectBlob = db.prepare<[string], { updated_at: number }>('SELECT updated_at FROM blobs WHERE digest = ?');
   const selectLabels = db.prepare<[string], { key: string; value: string }>('SELECT key, value FROM blob_labels WHERE digest = ?');

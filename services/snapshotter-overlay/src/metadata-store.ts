@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { openSqlite } from '@flotilla/sqlite';
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -115,22 +115,9 @@ function storedLabels(labels: Readonly<Record<string, string>> | undefined): Rec
 }
 
 export function openMetadataStore(path: string): MetadataStore {
-  const db = new Database(path);
-  // Only this process opens the file: take its lock once rather than per statement (set before WAL, so
-  // the WAL index stays in memory).
-  db.pragma('locking_mode = EXCLUSIVE');
-  db.pragma('journal_mode = WAL');
-  // A crash of the process loses no committed transaction in WAL mode with NORMAL; a power loss may lose
-  // the last ones, as it may the directories they describe (nothing here fsyncs a directory either).
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  const version = db.pragma('user_version', { simple: true }) as number;
-  for (let v = version; v < migrations.length; v++) {
-    db.transaction(() => {
-      db.exec(migrations[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
+  // WAL without a sync per commit (openSqlite): a power loss may lose the last transactions, as it may the
+  // directories they describe (nothing here fsyncs a directory either).
+  const db = openSqlite(path, { migrations });
 
   const selectColumns = `SELECT s.id, s.name, s.kind, s.parent_id, p.name AS parent, s.created_at, s.updated_at, s.size, s.inodes
                            FROM snapshots s LEFT JOIN snapshots p ON p.id = s.parent_id`;

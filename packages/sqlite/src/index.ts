@@ -1,0 +1,1 @@
+export { openSqlite, type OpenOptions, type Sqlite } from './open.js';
