@@ -52,6 +52,7 @@
 #include "args.h"
 #include "errors.h"
 #include "handle.h"
+#include "queue_worker.h"
 
 namespace flotilla {
 namespace {
@@ -803,7 +804,7 @@ Napi::Value NewExtractor(const Napi::CallbackInfo& info) {
 
 Napi::Value ExtractBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto* ex = UnwrapHandle<Extractor>(env, info[0], &kExtractorTag, "an Extractor");
     if (!info[1].IsArray()) {
       throw ArgError(env, "ERR_INVALID_ARG_TYPE", "The \"ops\" argument must be an array.");
@@ -819,12 +820,8 @@ Napi::Value ExtractBatch(const Napi::CallbackInfo& info) {
       throw;
     }
     ex->busy = true;
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return worker;
+  });
 }
 
 Napi::Value CloseExtractor(const Napi::CallbackInfo& info) {

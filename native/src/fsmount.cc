@@ -39,6 +39,7 @@
 #include "args.h"
 #include "errors.h"
 #include "syscall_worker.h"
+#include "queue_worker.h"
 
 namespace flotilla {
 namespace {
@@ -303,16 +304,12 @@ OverlayOptions ParseOptions(Napi::Env env, const Napi::Value& v) {
 
 Napi::Value MountOverlay(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto target = RequiredString(info, 0, "target");
     auto opts = ParseOptions(env, info[1]);
     auto* worker = new MountOverlayWorker(env, std::move(target), std::move(opts));
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return worker;
+  });
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "args.h"
 #include "errors.h"
 #include "syscall_worker.h"
+#include "queue_worker.h"
 
 namespace flotilla {
 namespace {
@@ -54,17 +55,13 @@ class MknodWorker : public SyscallWorker {
 
 Napi::Value Mknod(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto path = RequiredString(info, 0, "path");
     auto mode = static_cast<mode_t>(Integer(env, info[1], "mode", UINT32_MAX));
     auto dev = static_cast<dev_t>(Integer(env, info[2], "dev", kMaxSafeInteger));
     auto* worker = new MknodWorker(env, std::move(path), mode, dev);
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return worker;
+  });
 }
 
 Napi::Value Makedev(const Napi::CallbackInfo& info) {

@@ -19,6 +19,7 @@
 #include "args.h"
 #include "errors.h"
 #include "syscall_worker.h"
+#include "queue_worker.h"
 
 namespace flotilla {
 namespace {
@@ -84,7 +85,7 @@ class Umount2Worker : public SyscallWorker {
 // Promise-returning functions report bad arguments as rejections too.
 Napi::Value Mount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto source = OptionalString(info, 0, "source");
     auto target = RequiredString(info, 1, "target");
     auto fstype = OptionalString(info, 2, "fstype");
@@ -93,26 +94,18 @@ Napi::Value Mount(const Napi::CallbackInfo& info) {
     auto data = OptionalString(info, 4, "data");
     auto* worker = new MountWorker(env, std::move(source), std::move(target),
                                    std::move(fstype), flags, std::move(data));
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return worker;
+  });
 }
 
 Napi::Value Umount2(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto target = RequiredString(info, 0, "target");
     auto flags = static_cast<int>(Flags(info, 1, INT_MAX));
     auto* worker = new Umount2Worker(env, std::move(target), flags);
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return worker;
+  });
 }
 
 #define FLOTILLA_CONST(obj, name) \

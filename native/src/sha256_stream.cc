@@ -24,6 +24,7 @@
 #include "args.h"
 #include "errors.h"
 #include "handle.h"
+#include "queue_worker.h"
 
 namespace flotilla {
 namespace {
@@ -110,7 +111,7 @@ bool IsBytes(const Napi::Value& v) {
 
 Napi::Value Update(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto* hasher = UnwrapHandle<Sha256Hasher>(env, info[0], &kSha256Tag,
                                               "a Sha256Hasher");
     // One Uint8Array or an array of them, hashed in order.
@@ -137,12 +138,8 @@ Napi::Value Update(const Napi::CallbackInfo& info) {
     }
     hasher->busy = true;
     auto* worker = new UpdateWorker(env, info[0], hasher, keep, std::move(pieces));
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return worker;
+  });
 }
 
 Napi::Value Digest(const Napi::CallbackInfo& info) {

@@ -17,6 +17,7 @@
 #include "args.h"
 #include "errors.h"
 #include "syscall_worker.h"
+#include "queue_worker.h"
 
 namespace flotilla {
 namespace {
@@ -48,14 +49,10 @@ class SyncfsWorker : public SyscallWorker {
 
 Napi::Value Syncfs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto* worker = new SyncfsWorker(env, RequiredString(info, 0, "path"));
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return worker;
+  });
 }
 
 }  // namespace

@@ -3,8 +3,8 @@
 // Each concern subclasses SyscallWorker: Call() runs off the main thread and
 // returns 0 or an errno value; MakeError() builds the Node-style error on the
 // main thread; Result() (default: undefined) builds the resolved value from
-// what Call() stored. The JS-facing function queues the worker and returns
-// Promise().
+// what Call() stored. The JS-facing function hands QueueWorker
+// (queue_worker.h) a lambda that parses its arguments and builds the worker.
 #ifndef FLOTILLA_NATIVE_SYSCALL_WORKER_H_
 #define FLOTILLA_NATIVE_SYSCALL_WORKER_H_
 

@@ -20,6 +20,7 @@
 #include "args.h"
 #include "errors.h"
 #include "syscall_worker.h"
+#include "queue_worker.h"
 
 namespace flotilla {
 namespace {
@@ -156,12 +157,6 @@ class RemoveWorker : public SyscallWorker {
   std::string path_, name_;
 };
 
-Napi::Value Queue(SyscallWorker* worker) {
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
-}
-
 // The value argument: a Buffer or any Uint8Array, copied so the worker owns
 // it while the syscall runs.
 std::vector<char> Bytes(const Napi::CallbackInfo& info, size_t i) {
@@ -178,49 +173,41 @@ std::vector<char> Bytes(const Napi::CallbackInfo& info, size_t i) {
 
 Napi::Value LSetXattr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto path = RequiredString(info, 0, "path");
     auto name = RequiredString(info, 1, "name");
     auto value = Bytes(info, 2);
     auto flags = static_cast<int>(
         Flags(info, 3, static_cast<double>(XATTR_CREATE | XATTR_REPLACE)));
-    return Queue(new SetWorker(env, std::move(path), std::move(name),
-                               std::move(value), flags));
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return new SetWorker(env, std::move(path), std::move(name),
+                         std::move(value), flags);
+  });
 }
 
 Napi::Value LGetXattr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto path = RequiredString(info, 0, "path");
     auto name = RequiredString(info, 1, "name");
-    return Queue(new GetWorker(env, std::move(path), std::move(name)));
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return new GetWorker(env, std::move(path), std::move(name));
+  });
 }
 
 Napi::Value LListXattr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto path = RequiredString(info, 0, "path");
-    return Queue(new ListWorker(env, std::move(path)));
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return new ListWorker(env, std::move(path));
+  });
 }
 
 Napi::Value LRemoveXattr(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto path = RequiredString(info, 0, "path");
     auto name = RequiredString(info, 1, "name");
-    return Queue(new RemoveWorker(env, std::move(path), std::move(name)));
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return new RemoveWorker(env, std::move(path), std::move(name));
+  });
 }
 
 }  // namespace

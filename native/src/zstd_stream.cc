@@ -28,6 +28,7 @@
 #include "args.h"
 #include "errors.h"
 #include "handle.h"
+#include "queue_worker.h"
 
 namespace flotilla {
 namespace {
@@ -260,7 +261,7 @@ Napi::Value NewCompressor(const Napi::CallbackInfo& info) {
 
 Napi::Value Transform(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  try {
+  return QueueWorker(env, [&] {
     auto* stream = UnwrapHandle<ZstdStream>(env, info[0], &kZstdTag,
                                             "a ZstdStream");
     if (!info[1].IsTypedArray() ||
@@ -281,12 +282,8 @@ Napi::Value Transform(const Napi::CallbackInfo& info) {
     auto* worker = new TransformWorker(env, info[0], stream,
                                        info[1].As<Napi::Uint8Array>(),
                                        info[2].As<Napi::Boolean>().Value());
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+    return worker;
+  });
 }
 
 }  // namespace
