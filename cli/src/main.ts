@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '@flotilla/log';
-import { createDeprecationLog, loadConfig } from '@flotilla/config';
+import { createDeprecationLog, loadConfig, reclaimIdleMemory } from '@flotilla/config';
 import { API_VERSION, isServiceName, serviceNames, type ServiceName } from '@flotilla/plugin';
 import { configCommand, configUsage, ConfigUsageError } from './config-command.js';
 import { logReport, replaceGeneratedFiles } from './config-report.js';
@@ -57,7 +57,7 @@ async function daemon(argv: string[]): Promise<void> {
   const gateway = await startGateway({
     config,
     log,
-    reclaimMemory,
+    ...(reclaimIdleMemory(config.plugins) ? { reclaimMemory } : {}),
     deprecations,
     revision: process.env['FLOTILLA_REVISION'] ?? 'dev',
     processCommand: (name: ServiceName) => ({
@@ -121,7 +121,8 @@ async function service(argv: string[]): Promise<void> {
     state: values.state ?? `/run/flotilla/${name}`,
     ...(config ? { config: config.plugins, disabled: config.disabledPlugins } : {}),
     peers,
-    reclaimMemory,
+    // Plugin processes read the gateway's config file: one setting for the whole cluster.
+    ...(config === undefined || reclaimIdleMemory(config.plugins) ? { reclaimMemory } : {}),
     log,
   });
   const stop = () => proc.close();

@@ -32,6 +32,13 @@ export const pluginSections: readonly SectionSpec[] = [
       initial_backoff: { default: '100ms', doc: ['First restart delay after a process fails; doubles per consecutive failure.'] },
       max_backoff: { default: '10s' },
       start_timeout: { default: '15s', doc: ['How long a fresh process has to answer health.'] },
+      reclaim_idle_memory: {
+        default: true,
+        doc: [
+          'Each process (the gateway too) gives back what a busy period grew once it has been idle for two',
+          'seconds: a full garbage collection and malloc_trim, tens of milliseconds. false keeps that memory.',
+        ],
+      },
       external: {
         default: {},
         doc: [
