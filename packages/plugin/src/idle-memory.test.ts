@@ -44,12 +44,17 @@ describe('reclaimMemoryWhenIdle', () => {
     expect(idle?.reclaims).toBe(1);
   });
 
-  it('waits while work keeps arriving, and reclaims once it stops', () => {
-    start();
-    for (let i = 0; i < 5; i++) {
-      activity += 100;
+  /** `intervals` one-second intervals, each with `reads` socket reads in it. */
+  const busy = (intervals: number, reads: number) => {
+    for (let i = 0; i < intervals; i++) {
+      activity += reads;
       vi.advanceTimersByTime(1000);
     }
+  };
+
+  it('waits while work keeps arriving, and reclaims once it stops', () => {
+    start();
+    busy(5, 100);
     expect(calls).toBe(0);
     vi.advanceTimersByTime(1000);
     expect(calls).toBe(1);
@@ -57,13 +62,9 @@ describe('reclaimMemoryWhenIdle', () => {
 
   it('counts an interval with only a health check or two in it as idle, and a busy one as not', () => {
     start();
-    for (let i = 0; i < 3; i++) {
-      activity += 500;
-      vi.advanceTimersByTime(1000);
-    }
+    busy(3, 500);
     expect(calls).toBe(0);
-    activity += 2;
-    vi.advanceTimersByTime(1000);
+    busy(1, 2);
     expect(calls).toBe(1);
   });
 
