@@ -116,13 +116,6 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-async function waitUntil(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await sleep(5);
-  }
-}
 
 /** Resolves when the signal aborts (at once if it has), or after `cap` ms so a handler never lingers. */
 function abortedOrAfter(signal: AbortSignal, cap: number): Promise<boolean> {
@@ -318,14 +311,14 @@ describe('h2 server: unary calls', () => {
 describe('h2 server: beforeAnswer', () => {
   it('holds a unary answer until the promise it returns settles', async () => {
     const gate = deferred();
-    let handled = false;
+    const handled = deferred();
     let asked = 0;
     const { channel } = await start((s) => s.add(definitionOf(Version), {
-      async version() { handled = true; return { version: 'held' }; },
+      async version() { handled.resolve(); return { version: 'held' }; },
     }), silent, { beforeAnswer: () => { asked++; return gate.promise; } });
     let answered = false;
     const call = clientOf(Version, channel()).version({}).then((r) => { answered = true; return r; });
-    await waitUntil(() => handled);
+    await handled.promise;
     await sleep(50);
     expect(answered).toBe(false);
     gate.resolve();
