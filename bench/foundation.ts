@@ -334,8 +334,14 @@ setTimeout(() => {
 }, 1500);
 `;
 
-async function floorRssKiB(withStack: boolean): Promise<number> {
-  const flags = ['--initial-old-space-size=128', '--always-sparkplug', '--max-semi-space-size=1', '--v8-pool-size=1'];
+/** The node flags a running process was started with: what precedes its script on its command line. */
+function nodeFlagsOf(pid: number): string[] {
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1);
+  const script = argv.findIndex((a) => !a.startsWith('--'));
+  return script < 0 ? argv : argv.slice(0, script);
+}
+
+async function floorRssKiB(flags: readonly string[], withStack: boolean): Promise<number> {
   const child = spawn(process.execPath, [...flags, '--input-type=module', '-e', floorScript(withStack)], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
@@ -374,9 +380,11 @@ async function bench(f: Flotilla, c: Containerd, signal: AbortSignal) {
     printMemory(cluster, containerdMem);
     console.log(`(right after the calls the cluster was RSS ${fmt(mib(sumField(busy, 'rssKiB')))} MiB; each process gives back what a busy period grew once it has been idle for two seconds)`);
     console.log(`(before any calls, just started, the cluster was RSS ${fmt(mib(sumField(before, 'rssKiB')))} MiB, PSS ${fmt(mib(sumField(before, 'pssKiB')))} MiB)`);
-    const floor = { bareKiB: await floorRssKiB(false), stackKiB: await floorRssKiB(true) };
+    // The flags the gateway really gave its plugin processes, read from one of them.
+    const flags = nodeFlagsOf(flotillaProcs.find((p) => p.name !== 'gateway')!.pid);
+    const floor = { flags, bareKiB: await floorRssKiB(flags, false), stackKiB: await floorRssKiB(flags, true) };
     const n = flotillaProcs.length;
-    console.log(`\nThe stack's floor, one node process with the plugin processes' flags and a listening socket, no Flotilla code:`);
+    console.log(`\nThe stack's floor, one node process with the plugin processes' flags (${flags.join(' ')}) and a listening socket, no Flotilla code:`);
     console.log(`  bare node ${fmt(mib(floor.bareKiB))} MiB RSS; with the protobuf-es runtime and pino loaded ${fmt(mib(floor.stackKiB))} MiB`);
     console.log(`  ${n} processes x that = ${fmt(mib(floor.bareKiB * n))} MiB bare, ${fmt(mib(floor.stackKiB * n))} MiB with the libraries; the cluster's own code adds ${fmt(mib(sumField(cluster, 'rssKiB') - floor.stackKiB * n))} MiB over the latter`);
     return { versions, calls, cluster, containerdMem, before, busy, floor };
@@ -405,7 +413,7 @@ function toJson(r: Awaited<ReturnType<typeof bench>>) {
         totalPssMiB,
         beforeCalls: { totalRssMiB: mib(sumField(r.before, 'rssKiB')), totalPssMiB: mib(sumField(r.before, 'pssKiB')) },
         rightAfterCalls: { totalRssMiB: mib(sumField(r.busy, 'rssKiB')) },
-        stackFloor: { bareRssMiB: mib(r.floor.bareKiB), withLibrariesRssMiB: mib(r.floor.stackKiB), processes: r.cluster.length },
+        stackFloor: { flags: r.floor.flags, bareRssMiB: mib(r.floor.bareKiB), withLibrariesRssMiB: mib(r.floor.stackKiB), processes: r.cluster.length },
       },
       containerd: { ...r.containerdMem, rssMiB: mib(r.containerdMem.rssKiB), pssMiB: mib(r.containerdMem.pssKiB) },
     },
