@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '@flotilla/log';
-import { createDeprecationLog, loadConfig, reclaimIdleMemory } from '@flotilla/config';
+import { createDeprecationLog, loadConfig, reclaimIdleMemory, warmUpProcesses } from '@flotilla/config';
 import { API_VERSION, isServiceName, serviceNames, type ServiceName } from '@flotilla/plugin';
 import { configCommand, configUsage, ConfigUsageError } from './config-command.js';
 import { logReport, replaceGeneratedFiles } from './config-report.js';
@@ -58,6 +58,7 @@ async function daemon(argv: string[]): Promise<void> {
     config,
     log,
     ...(reclaimIdleMemory(config.plugins) ? { reclaimMemory } : {}),
+    warmUp: warmUpProcesses(config.plugins),
     deprecations,
     revision: process.env['FLOTILLA_REVISION'] ?? 'dev',
     processCommand: (name: ServiceName) => ({
@@ -123,6 +124,7 @@ async function service(argv: string[]): Promise<void> {
     peers,
     // Plugin processes read the gateway's config file: one setting for the whole cluster.
     ...(config === undefined || reclaimIdleMemory(config.plugins) ? { reclaimMemory } : {}),
+    warmUp: config === undefined || warmUpProcesses(config.plugins),
     log,
   });
   const stop = () => proc.close();

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { Health } from '@flotilla/proto/grpc/health/v1/health_pb';
+import { Diff } from '@flotilla/proto/containerd/services/diff/v1/diff_pb';
 import { Tasks } from '@flotilla/proto/containerd/services/tasks/v1/tasks_pb';
 import {
   Introspection,
@@ -42,6 +43,7 @@ import { imagesService } from './services/images.js';
 import { containersService } from './services/containers.js';
 import { eventsService } from './services/events.js';
 import { createExchange } from './events/exchange.js';
+import { warmUpGateway, WARM_UP_NAMESPACE } from './warm-up.js';
 import { namespacesService } from './services/namespaces.js';
 import { versionService } from './services/version.js';
 import { builtinProcesses } from './processes/builtins.js';
@@ -62,6 +64,11 @@ export interface GatewayOptions {
   deprecations?: DeprecationLog;
   /** Give memory back once the gateway is idle (see reclaimMemoryWhenIdle); without it, never. */
   reclaimMemory?: () => ReclaimedMemory;
+  /**
+   * Once the processes a pull goes through are up, pull an image of the gateway's own through its socket
+   * and remove it (warm-up.ts), before the plugin processes are reported ready.
+   */
+  warmUp?: boolean;
 }
 
 export interface Gateway {
@@ -236,12 +243,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     namespaces.addHolder(snapshotMetadata.get(name) ?? snapshotsHolder(db, name));
   }
 
+  /** Why the plugin processes are not reported ready yet although they run: the gateway's warm-up. */
+  let warming: string | undefined;
   const pluginRecords = (): PluginRecord[] => {
     const out = gatewayPlugins();
     for (const p of builtinProcesses) {
       const sup = processes.get(p.name);
       if (!sup) continue;
-      const down = processBackend(sup).unavailable();
+      const down = processBackend(sup).unavailable() ?? warming;
       const error = down === undefined ? undefined : { code: UNAVAILABLE, message: down };
       out.push({
         type: PluginType.Process,
@@ -299,6 +308,34 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const idle = opts.reclaimMemory
     ? reclaimMemoryWhenIdle({ activity: () => server.activity, reclaim: opts.reclaimMemory, log })
     : undefined;
+  if (opts.warmUp) {
+    // The processes a pull goes through: content, the differ's and the default snapshotter's.
+    const snapshotter = snapshotMetadata.has('overlayfs') ? 'overlayfs' : undefined;
+    const needed = builtinProcesses
+      .filter((p) => p.name === 'content' || p.services.includes(Diff) || (snapshotter !== undefined && p.snapshotters.includes(snapshotter)))
+      .map((p) => processes.get(p.name));
+    if (needed.every((sup) => sup !== undefined)) {
+      warming = 'the gateway is warming up';
+      const unhide = events.hide(WARM_UP_NAMESPACE);
+      const started = performance.now();
+      void (async () => {
+        try {
+          const deadline = Date.now() + (supervision.options.startTimeoutMs ?? 15_000);
+          while (needed.some((sup) => processBackend(sup!).unavailable() !== undefined)) {
+            if (Date.now() > deadline) throw new Error('the processes it needs did not start in time');
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          await warmUpGateway({ address: config.grpc.address, ...(snapshotter !== undefined ? { snapshotter } : {}), log });
+          log.debug({ ms: Math.round(performance.now() - started) }, 'warm-up done');
+        } catch (err) {
+          log.warn({ err }, 'gateway warm-up failed; serving without it');
+        } finally {
+          unhide();
+          warming = undefined;
+        }
+      })();
+    }
+  }
 
   return {
     address: config.grpc.address,

@@ -30,6 +30,17 @@ async function drain(it: AsyncIterator<Envelope>, n: number): Promise<string[]> 
 }
 
 describe('event exchange', () => {
+  it('delivers nothing of a hidden namespace, published or forwarded, until it is shown again', async () => {
+    const sub = exchange.subscribe(stop.signal);
+    const show = exchange.hide('quiet');
+    exchange.publish('quiet', '/images/create', ImageCreateSchema, { name: 'hidden' });
+    exchange.forward(create(EnvelopeSchema, { namespace: 'quiet', topic: '/containers/create', event: packAny(ContainerCreateSchema, { id: 'c' }) }));
+    exchange.publish('loud', '/images/create', ImageCreateSchema, { name: 'seen' });
+    show();
+    exchange.publish('quiet', '/containers/delete', ContainerDeleteSchema, { id: 'c' });
+    expect(await drain(sub, 2)).toEqual(['loud /images/create', 'quiet /containers/delete']);
+  });
+
   it('delivers to every subscriber in publication order, with containerd\'s bare type URLs', async () => {
     const a = exchange.subscribe(stop.signal);
     const b = exchange.subscribe(stop.signal);

@@ -36,6 +36,11 @@ export interface Exchange {
    * parsed at once: a malformed one throws InvalidArgument before anything is subscribed.
    */
   subscribe(signal: AbortSignal, opts?: SubscribeOptions): AsyncIterableIterator<Envelope>;
+  /**
+   * Deliver nothing of `namespace` until the returned function is called: the gateway's own warm-up
+   * (warm-up.ts) works in a namespace of its own, and what it does there is nobody's news.
+   */
+  hide(namespace: string): () => void;
 }
 
 /**
@@ -48,12 +53,19 @@ export function packAny<D extends DescMessage>(schema: D, msg: MessageInitShape<
 
 export function createExchange(log: Logger): Exchange {
   const subscribers = new Set<(e: Envelope) => void>();
+  const hidden = new Set<string>();
   const deliver = (e: Envelope) => {
+    if (hidden.has(e.namespace)) return;
     for (const s of subscribers) s(e);
   };
   return {
     publish(namespace, topic, schema, event) {
+      if (hidden.has(namespace)) return;
       deliver(create(EnvelopeSchema, { timestamp: timestampNow(), namespace, topic, event: packAny(schema, event) }));
+    },
+    hide(namespace) {
+      hidden.add(namespace);
+      return () => { hidden.delete(namespace); };
     },
     forward: deliver,
     subscribe(signal, opts = {}) {

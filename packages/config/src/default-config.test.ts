@@ -33,7 +33,7 @@ root = "/r"
     expect(dumped['plugins']!['io.containerd.metadata.v1.sqlite']).toBeUndefined();
     expect(dumped['plugins']!['io.containerd.gc.v1.scheduler']).toEqual({ schedule_delay: '100ms', interval: '0' });
     expect(dumped['plugins']!['io.containerd.snapshotter.v1.zfs']).toEqual({ root_path: '/z' });
-    expect(dumped['plugins']!['io.flotilla.process.v1']).toEqual({ initial_backoff: '100ms', max_backoff: '10s', start_timeout: '15s', reclaim_idle_memory: true, external: {} });
+    expect(dumped['plugins']!['io.flotilla.process.v1']).toEqual({ initial_backoff: '100ms', max_backoff: '10s', start_timeout: '15s', reclaim_idle_memory: true, warm_up: true, external: {} });
   });
 
   it('migrates to a version 3 file that loads back to the same document, with nothing left to migrate', () => {

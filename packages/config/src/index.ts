@@ -27,4 +27,4 @@ export { formatToml } from './toml-writer.js';
 export { parseToml, locateKey } from './toml-text.js';
 export { formatKey, getPath, isZero, leaves, type Table } from './table.js';
 export { parseDuration } from './duration.js';
-export { reclaimIdleMemory } from './idle-memory-setting.js';
+export { reclaimIdleMemory, warmUpProcesses } from './process-settings.js';

@@ -39,6 +39,13 @@ export const pluginSections: readonly SectionSpec[] = [
           'seconds: a full garbage collection and malloc_trim, tens of milliseconds. false keeps that memory.',
         ],
       },
+      warm_up: {
+        default: true,
+        doc: [
+          'Each plugin process runs its hot paths once on scratch data before it serves, so the first pull',
+          'after a start runs compiled code. false starts serving sooner, and the first calls run slower.',
+        ],
+      },
       external: {
         default: {},
         doc: [

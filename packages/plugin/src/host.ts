@@ -7,6 +7,7 @@ import { loadPlugins, type LoadedPlugin } from './loader.js';
 import { createIntrospectionService, loadOrCreateUuid } from './introspection.js';
 import type { Registration } from './registration.js';
 import { reclaimMemoryWhenIdle, type ReclaimedMemory } from './idle-memory.js';
+import { warmUpPlugins } from './warm-up.js';
 import { PluginType } from './types.js';
 
 /**
@@ -37,6 +38,8 @@ export interface ProcessOptions {
   peers?: Readonly<Record<string, string>>;
   /** Give memory back once the process is idle (see reclaimMemoryWhenIdle); without it, never. */
   reclaimMemory?: () => ReclaimedMemory;
+  /** Run the plugins' warm-ups (Registration.warmUp) before serving, in STATE/warm-up.NAME. */
+  warmUp?: boolean;
   log: Logger;
 }
 
@@ -73,6 +76,8 @@ export async function startPluginProcess(opts: ProcessOptions): Promise<PluginPr
     health.set(p.instance.name, ServingStatus.SERVING);
   }
   const uuid = await loadOrCreateUuid(join(opts.root, 'uuid'));
+  // STATE is shared by every process the gateway starts: each warms up in a directory of its own.
+  if (opts.warmUp) await warmUpPlugins(opts.registrations, plugins, { scratch: join(opts.state, `warm-up.${opts.name}`), log });
   server.add(definitionOf(Health), health.implementation);
   server.add(definitionOf(Introspection), createIntrospectionService({ uuid, plugins: () => plugins }));
   await listenUnix(server, opts.address);

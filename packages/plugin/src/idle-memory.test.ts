@@ -68,6 +68,18 @@ describe('reclaimMemoryWhenIdle', () => {
     expect(calls).toBe(1);
   });
 
+  it('does not reclaim as work starts, however quiet the interval before it was', () => {
+    start();
+    vi.advanceTimersByTime(900);
+    activity += 5; // the first calls of a pull, 100 ms before the interval ends
+    vi.advanceTimersByTime(100);
+    expect(calls).toBe(0);
+    busy(2, 100);
+    expect(calls).toBe(0);
+    vi.advanceTimersByTime(1000);
+    expect(calls).toBe(1);
+  });
+
   it('leaves small growth alone: a polling client does not buy a collection per poll', () => {
     start();
     vi.advanceTimersByTime(1000);

@@ -13,7 +13,7 @@ export interface IdleMemoryOptions {
   reclaim(): ReclaimedMemory;
   /** The process's resident set size in bytes now. Default: process.memoryUsage.rss. */
   rss?(): number;
-  /** How often to look, in ms. Default 2000. */
+  /** How long a process must have been idle, in ms. Default 2000. */
   intervalMs?: number;
   /**
    * At most this much activity in an interval still counts as idle: the gateway's liveness check (every
@@ -21,6 +21,11 @@ export interface IdleMemoryOptions {
    * Default 8 (socket reads; a unary call is one or two).
    */
   idleActivity?: number;
+  /**
+   * At most this much activity in the last quarter of the interval: more means work is starting, and a
+   * collection now would stall it. Default 2.
+   */
+  recentActivity?: number;
   /** Reclaim only once RSS is this many bytes above what the last reclaim left. Default 4 MiB. */
   growthBytes?: number;
   log: Logger;
@@ -39,23 +44,34 @@ export interface IdleMemory {
  * after a mark-compact, which Flotilla's large old-space limit makes rare. Go's scavenger, in containerd,
  * returns such memory continuously; this returns it once per busy period.
  *
- * A reclaim is a full collection on the JS thread (tens of ms), so it runs only after an interval in which
- * next to nothing reached the process (health checks and the odd poll do not count as work), and only
- * when RSS has grown by `growthBytes` since the last one: a client polling every few seconds (the kubelet)
- * does not buy itself a collection per poll. The first quiet interval after start-up counts too, since
- * loading the code leaves its own garbage.
+ * A reclaim is a full collection on the JS thread (tens of ms, more on a busy machine), so it runs only
+ * after an interval in which next to nothing reached the process (health checks and the odd poll do not
+ * count as work) and nothing at all in its last quarter, and only when RSS has grown by `growthBytes`
+ * since the last one: a client polling every few seconds (the kubelet) does not buy itself a collection
+ * per poll. The interval is watched in eighths, so the look that decides is never a whole interval old:
+ * a pull that began a moment ago is work starting, not a quiet interval (judged by one look per interval,
+ * collections landed on the first calls of a pull). The first quiet interval after start-up counts too,
+ * since loading the code leaves its own garbage.
  */
 export function reclaimMemoryWhenIdle(opts: IdleMemoryOptions): IdleMemory {
   const rss = opts.rss ?? (() => process.memoryUsage.rss());
   const growth = opts.growthBytes ?? 4 * 1024 * 1024;
   const idleActivity = opts.idleActivity ?? 8;
+  const recentActivity = opts.recentActivity ?? 2;
+  const SLOTS = 8;
+  /** Activity in each of the last SLOTS eighths of the interval, oldest first; full once one interval passed. */
+  const window: number[] = [];
   let seen = opts.activity();
   let floor = 0;
   let reclaims = 0;
   const timer = setInterval(() => {
     const now = opts.activity();
-    const quiet = now - seen <= idleActivity;
+    window.push(now - seen);
     seen = now;
+    if (window.length > SLOTS) window.shift();
+    if (window.length < SLOTS) return;
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const quiet = sum(window) <= idleActivity && sum(window.slice(-SLOTS / 4)) <= recentActivity;
     if (!quiet || rss() - floor < growth) return;
     const start = performance.now();
     const r = opts.reclaim();
@@ -65,7 +81,7 @@ export function reclaimMemoryWhenIdle(opts: IdleMemoryOptions): IdleMemory {
       { rssBefore: r.rssBefore, rssAfter: r.rssAfter, ms: Math.round(performance.now() - start) },
       'gave back idle memory',
     );
-  }, opts.intervalMs ?? 2000);
+  }, (opts.intervalMs ?? 2000) / SLOTS);
   // Housekeeping never keeps a process alive.
   timer.unref();
   return {

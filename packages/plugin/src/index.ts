@@ -1,5 +1,5 @@
 export { PluginType, proxyPluginTypes } from './types.js';
-export { pluginUri, type Registration, type InitContext, type Platform } from './registration.js';
+export { pluginUri, type Registration, type InitContext, type Platform, type WarmUpContext, type ScratchServer } from './registration.js';
 export { SkipPluginError, isSkip } from './skip.js';
 export { loadPlugins, orderByRequires, type LoadedPlugin, type LoadOptions } from './loader.js';
 export {
@@ -14,3 +14,4 @@ export { startPluginProcess, type GrpcService, type PluginProcess, type ProcessO
 export { serviceNames, isServiceName, type ServiceName } from './services.js';
 export { FLOTILLA_VERSION, API_VERSION } from './version.js';
 export { reclaimMemoryWhenIdle, type IdleMemory, type IdleMemoryOptions, type ReclaimedMemory } from './idle-memory.js';
+export { warmUpPlugins, type WarmUpOptions, type WarmUpReport } from './warm-up.js';

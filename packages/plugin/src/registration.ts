@@ -1,5 +1,6 @@
 import type { Logger } from '@flotilla/log';
 import type { PluginType } from './types.js';
+import type { RpcServer } from '@flotilla/rpc';
 
 /** A platform a plugin supports, as containerd's introspection reports it. */
 export interface Platform {
@@ -33,6 +34,27 @@ export interface InitContext<Config> {
   getAll<T>(type: PluginType): ReadonlyMap<string, T>;
 }
 
+/** A server the warm-up started on a socket in its scratch directory. */
+export interface ScratchServer {
+  readonly address: string;
+}
+
+/** What a plugin's warm-up is handed (Registration.warmUp). */
+export interface WarmUpContext {
+  /**
+   * An empty directory of the warm-up's own, removed with everything in it afterwards: scratch stores,
+   * snapshots and mount points go here, never into the plugin's real root.
+   */
+  readonly scratch: string;
+  readonly log: Logger;
+  /**
+   * Serve what `register` adds (scratch instances of the plugin's services) on a socket in the scratch
+   * directory, so the warm-up can call them through the same client and server code real calls take.
+   * The server is closed when the warm-up ends.
+   */
+  serve(register: (server: RpcServer) => void): Promise<ScratchServer>;
+}
+
 /**
  * A plugin, declared: what it is, what it needs and how it starts. The loader orders plugins by `requires`,
  * so init only ever sees dependencies that already exist.
@@ -46,6 +68,12 @@ export interface Registration<Config = unknown, Instance = unknown> {
   readonly config?: Config;
   readonly platforms?: readonly Platform[];
   init(ctx: InitContext<Config>): Instance | Promise<Instance>;
+  /**
+   * Exercise the plugin's hot paths once, on scratch instances of its own making, after init and before
+   * the process serves (warm-up.ts): the first real call then runs compiled code. It must leave nothing
+   * behind outside `ctx.scratch` (and nothing mounted in it).
+   */
+  warmUp?(ctx: WarmUpContext): Promise<void>;
 }
 
 /** The id a plugin is known by in config sections and errors. */

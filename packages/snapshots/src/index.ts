@@ -28,3 +28,4 @@ export { snapshotsService, type SnapshotterResolver } from './server.js';
 export { remoteSnapshotter, type RemoteSnapshotterOptions } from './proxy.js';
 export { mountAll, unmountAll } from './mount.js';
 export { parseMountOptions, parseOverlayData, type MountOptions, type OverlayData } from './mount-options.js';
+export { exerciseSnapshotter } from './exercise.js';

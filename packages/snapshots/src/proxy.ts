@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Metadata, type CallOptions, type Channel } from 'nice-grpc';
 import { InfoSchema, Kind as ProtoKind, Snapshots } from '@flotilla/proto/containerd/services/snapshots/v1/snapshots_pb';
-import { NAMESPACE_KEY } from '@flotilla/rpc';
+import { LEASE_KEY, NAMESPACE_KEY } from '@flotilla/rpc';
 import { clientOf, type H2Channel } from '@flotilla/rpc/client';
 import { infoFromProto, kindToProto, mountsFromProto, usageFromProto } from './convert.js';
 import type { InfoUpdate, SnapshotOptions, Snapshotter } from './snapshotter.js';
@@ -10,6 +10,8 @@ import type { InfoUpdate, SnapshotOptions, Snapshotter } from './snapshotter.js'
 export interface RemoteSnapshotterOptions {
   /** Sent as `containerd-namespace` on every call, for a server that is namespaced (containerd, the gateway). */
   readonly namespace?: string;
+  /** Sent as `containerd-lease` on every call: the snapshots the calls make are kept by that lease. */
+  readonly lease?: string;
 }
 
 /**
@@ -20,7 +22,11 @@ export interface RemoteSnapshotterOptions {
  */
 export function remoteSnapshotter(channel: Channel | H2Channel, name: string, opts: RemoteSnapshotterOptions = {}): Snapshotter {
   const client = clientOf(Snapshots, channel);
-  const call: CallOptions = opts.namespace !== undefined ? { metadata: Metadata({ [NAMESPACE_KEY]: opts.namespace }) } : {};
+  const headers: Record<string, string> = {
+    ...(opts.namespace !== undefined ? { [NAMESPACE_KEY]: opts.namespace } : {}),
+    ...(opts.lease !== undefined ? { [LEASE_KEY]: opts.lease } : {}),
+  };
+  const call: CallOptions = Object.keys(headers).length > 0 ? { metadata: Metadata(headers) } : {};
   const labelsOf = (o: SnapshotOptions | undefined) => ({ ...o?.labels });
   return {
     async stat(key) {

@@ -2,6 +2,7 @@ import { PluginType, type Registration } from '@flotilla/plugin';
 import { createLocalStore } from './local-store.js';
 import { contentService } from './server.js';
 import type { ContentStore } from './store.js';
+import { warmUpContent } from './warm-up.js';
 
 /**
  * What `flotilla service content` hosts: the local store as io.containerd.content.v1.content and its gRPC
@@ -21,5 +22,6 @@ export const contentPlugins: Registration[] = [
       const store = ctx.get<ContentStore>(PluginType.Content);
       return contentService(() => store);
     },
+    warmUp: warmUpContent,
   },
 ];

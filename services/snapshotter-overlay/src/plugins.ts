@@ -1,6 +1,7 @@
 import { PluginType, type Platform, type Registration } from '@flotilla/plugin';
 import { snapshotsService, type Snapshotter } from '@flotilla/snapshots';
 import { createOverlaySnapshotter } from './overlay-snapshotter.js';
+import { warmUpOverlay } from './warm-up.js';
 
 /** `[plugins."io.containerd.snapshotter.v1.overlayfs"]`, with containerd's keys and defaults. */
 export interface OverlayConfig {
@@ -61,5 +62,6 @@ export const overlayPlugins: Registration[] = [
       const snapshotter = ctx.get<Snapshotter>(PluginType.Snapshotter, 'overlayfs');
       return snapshotsService(() => snapshotter);
     },
+    warmUp: warmUpOverlay,
   },
 ];

@@ -6,6 +6,7 @@ import { readBlobFile, type BlobSource } from './blob-files.js';
 import type { CallScope, Differ } from './differ.js';
 import { diffService } from './server.js';
 import { createWalkingDiffer } from './walking-differ.js';
+import { warmUpDiff } from './warm-up.js';
 
 export interface WalkingDifferConfig {
   /**
@@ -89,5 +90,6 @@ export const transferPlugins: Registration[] = [
       const differ = ctx.get<Differ>(PluginType.Differ, 'walking');
       return diffService(() => differ);
     },
+    warmUp: warmUpDiff,
   },
 ];

@@ -1,0 +1,87 @@
+import { chmod, link, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Metadata } from 'nice-grpc';
+import { Diff } from '@flotilla/proto/containerd/services/diff/v1/diff_pb';
+import type { WarmUpContext } from '@flotilla/plugin';
+import { clientOf, dialH2 } from '@flotilla/rpc/client';
+import { contentService, createLocalStore, remoteContentStore, type ContentStore } from '@flotilla/service-content';
+import { mountsToProto, type Mount } from '@flotilla/snapshots';
+import { readBlobFile } from './blob-files.js';
+import { MEDIA_TYPE_LAYER_GZIP } from './differ.js';
+import { diffService } from './server.js';
+import { createWalkingDiffer } from './walking-differ.js';
+
+/** A small tree with one of each thing a base layer holds: directories, files, a symlink, a hard link, a setuid file. */
+async function makeTree(root: string): Promise<void> {
+  await mkdir(join(root, 'bin'), { recursive: true });
+  await mkdir(join(root, 'etc/conf.d'), { recursive: true });
+  await mkdir(join(root, 'tmp'), { mode: 0o1777 });
+  await writeFile(join(root, 'bin/tool'), Buffer.alloc(48 * 1024, 'x'));
+  await chmod(join(root, 'bin/tool'), 0o4755);
+  await link(join(root, 'bin/tool'), join(root, 'bin/tool-link'));
+  await symlink('tool', join(root, 'bin/alias'));
+  await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  await writeFile(join(root, 'etc/conf.d/a'), 'a\n');
+  await writeFile(join(root, 'etc/conf.d/b'), 'b\n');
+}
+
+/** The same tree changed the ways a later layer changes one: a file edited, one deleted, a directory replaced. */
+async function changeTree(root: string): Promise<void> {
+  await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/ash\n');
+  await rm(join(root, 'bin/alias'));
+  await rm(join(root, 'etc/conf.d'), { recursive: true });
+  await mkdir(join(root, 'etc/conf.d'));
+  await writeFile(join(root, 'etc/conf.d/c'), 'c\n');
+}
+
+const bind = (source: string, ro = false): Mount[] => [{ type: 'bind', source, target: '', options: ['rbind', ro ? 'ro' : 'rw'] }];
+
+/**
+ * The diff service's warm-up (Registration.warmUp). Scratch content and diff services on a scratch socket,
+ * a walking differ reading blobs as the real one does (the namespaced service first, then the store's
+ * directory), and through the Diff client: a base layer and a change layer (whiteouts, an opaque
+ * directory) made by Diff, then applied by Apply onto a bind-mounted snapshot and into an overlay
+ * snapshot's upper directory, then a Diff of that overlay snapshot. Every mount it makes it unmounts.
+ */
+export async function warmUpDiff(ctx: WarmUpContext): Promise<void> {
+  const dir = (name: string) => join(ctx.scratch, name);
+  const store = await createLocalStore({ root: dir('content'), log: ctx.log });
+  // The differ reaches its content service through the scratch server it is served by.
+  let content: ContentStore | undefined;
+  const differ = createWalkingDiffer({
+    content: () => content!,
+    readBlob: (digest, source, size) => readBlobFile(dir('content'), digest, source, size),
+    tempMounts: dir('mounts'),
+    log: ctx.log,
+  });
+  const { address } = await ctx.serve((server) => {
+    contentService(() => store).register(server);
+    diffService(() => differ).register(server);
+  });
+  const channel = dialH2(address);
+  try {
+    content = remoteContentStore(channel);
+    const diff = clientOf(Diff, channel);
+    const call = { metadata: Metadata({ 'containerd-namespace': 'flotilla.warm-up' }) };
+
+    for (const d of ['base', 'changed', 'applied', 'upper', 'work']) await mkdir(dir(d), { recursive: true });
+    await makeTree(dir('base'));
+    await makeTree(dir('changed'));
+    await changeTree(dir('changed'));
+    const baseLayer = (await diff.diff({ left: [], right: mountsToProto(bind(dir('base'), true)), mediaType: MEDIA_TYPE_LAYER_GZIP }, call)).diff;
+    const changeLayer = (await diff.diff({ left: mountsToProto(bind(dir('base'), true)), right: mountsToProto(bind(dir('changed'), true)), mediaType: MEDIA_TYPE_LAYER_GZIP }, call)).diff;
+
+    await diff.apply({ diff: baseLayer, mounts: mountsToProto(bind(dir('applied'))) }, call);
+    const overlay: Mount[] = [{
+      type: 'overlay',
+      source: 'overlay',
+      target: '',
+      options: [`workdir=${dir('work')}`, `upperdir=${dir('upper')}`, `lowerdir=${dir('applied')}`],
+    }];
+    await diff.apply({ diff: changeLayer, mounts: mountsToProto(overlay) }, call);
+    await diff.diff({ left: mountsToProto(bind(dir('applied'), true)), right: mountsToProto(overlay), mediaType: MEDIA_TYPE_LAYER_GZIP }, call);
+  } finally {
+    channel.close();
+    store.close();
+  }
+}
