@@ -1,19 +1,19 @@
 /**
  * Pull benchmark (issue 4): the same `ctr images pull --plain-http` of fixtures/large and fixtures/layers
  * against Debian's containerd and against Flotilla's gateway, each run on a freshly started daemon with
- * empty roots, 3 runs per daemon and image, alternating daemons so machine noise hits both. Prints the
+ * empty roots, 5 runs per daemon and image, alternating daemons so machine noise hits both. Prints the
  * median seconds and the ratio (target: Flotilla <= 1.0x containerd).
  *
  * Where the time goes: one more fresh run per daemon splits the same pull in two ctr commands, `ctr content
  * fetch` (fetch from the registry and write to the content store) then `ctr images pull` (everything is
  * local by then: decompress and extract into snapshots), and prints both halves.
  *
- * Run from the repo root as root: `pnpm exec tsx bench/pull.ts`. Env: BENCH_PULL_RUNS (default 3),
+ * Run from the repo root as root: `pnpm exec tsx bench/pull.ts`. Env: BENCH_PULL_RUNS (default 5),
  * BENCH_PULL_IMAGES (default "large,layers").
  */
 import { ensureFixtures, REGISTRY, run, startContainerd, startFlotilla } from '@flotilla/test/support';
 
-const RUNS = Number(process.env['BENCH_PULL_RUNS'] ?? 3);
+const RUNS = Number(process.env['BENCH_PULL_RUNS'] ?? 5);
 const IMAGES = (process.env['BENCH_PULL_IMAGES'] ?? 'large,layers').split(',');
 
 interface Daemon {

@@ -327,6 +327,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           }
           await warmUpGateway({ address: config.grpc.address, ...(snapshotter !== undefined ? { snapshotter } : {}), log });
           log.debug({ ms: Math.round(performance.now() - started) }, 'warm-up done');
+          // Start-up's and the warm-up's garbage, before the processes are called ready.
+          idle?.reclaimNow();
         } catch (err) {
           log.warn({ err }, 'gateway warm-up failed; serving without it');
         } finally {

@@ -80,11 +80,13 @@ export async function startPluginProcess(opts: ProcessOptions): Promise<PluginPr
   if (opts.warmUp) await warmUpPlugins(opts.registrations, plugins, { scratch: join(opts.state, `warm-up.${opts.name}`), log });
   server.add(definitionOf(Health), health.implementation);
   server.add(definitionOf(Introspection), createIntrospectionService({ uuid, plugins: () => plugins }));
-  await listenUnix(server, opts.address);
-  log.info({ address: opts.address, plugins: plugins.length }, 'serving');
   const idle = opts.reclaimMemory
     ? reclaimMemoryWhenIdle({ activity: () => server.activity, reclaim: opts.reclaimMemory, log })
     : undefined;
+  // Start-up's garbage goes before the first call can arrive, not in the first quiet interval after it.
+  idle?.reclaimNow();
+  await listenUnix(server, opts.address);
+  log.info({ address: opts.address, plugins: plugins.length }, 'serving');
 
   let closing: Promise<void> | undefined;
   return {

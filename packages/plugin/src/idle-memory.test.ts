@@ -7,11 +7,13 @@ const MiB = 1024 * 1024;
 
 describe('reclaimMemoryWhenIdle', () => {
   let activity: number;
+  let cpuUs: number;
   let rss: number;
   let calls: number;
   let idle: IdleMemory | undefined;
   const start = () => (idle = reclaimMemoryWhenIdle({
     activity: () => activity,
+    cpu: () => cpuUs,
     rss: () => rss,
     reclaim: () => {
       calls++;
@@ -27,6 +29,7 @@ describe('reclaimMemoryWhenIdle', () => {
   beforeEach(() => {
     vi.useFakeTimers();
     activity = 0;
+    cpuUs = 0;
     rss = 60 * MiB;
     calls = 0;
   });
@@ -75,6 +78,18 @@ describe('reclaimMemoryWhenIdle', () => {
     vi.advanceTimersByTime(100);
     expect(calls).toBe(0);
     busy(2, 100);
+    expect(calls).toBe(0);
+    vi.advanceTimersByTime(1000);
+    expect(calls).toBe(1);
+  });
+
+  it('counts a process busy on the CPU as working, though nothing reaches its socket (a long call)', () => {
+    start();
+    for (let i = 0; i < 20; i++) {
+      cpuUs += 100_000; // a tenth of each second: a layer being unpacked from a file
+      rss += 8 * MiB;
+      vi.advanceTimersByTime(1000);
+    }
     expect(calls).toBe(0);
     vi.advanceTimersByTime(1000);
     expect(calls).toBe(1);

@@ -13,6 +13,8 @@ export interface IdleMemoryOptions {
   reclaim(): ReclaimedMemory;
   /** The process's resident set size in bytes now. Default: process.memoryUsage.rss. */
   rss?(): number;
+  /** CPU time the process (every thread) has used, in µs. Default: process.cpuUsage(), user + system. */
+  cpu?(): number;
   /** How long a process must have been idle, in ms. Default 2000. */
   intervalMs?: number;
   /**
@@ -26,6 +28,12 @@ export interface IdleMemoryOptions {
    * collection now would stall it. Default 2.
    */
   recentActivity?: number;
+  /**
+   * At most this share of the interval spent on the CPU still counts as idle. A call can be long and read
+   * nothing from its socket (a layer being unpacked from a file): socket reads alone would call that
+   * process idle and collect over and over in the middle of its work. Default 0.05.
+   */
+  idleCpuShare?: number;
   /** Reclaim only once RSS is this many bytes above what the last reclaim left. Default 4 MiB. */
   growthBytes?: number;
   log: Logger;
@@ -34,6 +42,11 @@ export interface IdleMemoryOptions {
 export interface IdleMemory {
   /** Reclaims done so far. */
   readonly reclaims: number;
+  /**
+   * Reclaim now, whatever the activity: for the end of start-up (loading and warming up leave garbage),
+   * before the process takes calls, so that the first idle interval does not land on the first of them.
+   */
+  reclaimNow(): void;
   close(): void;
 }
 
@@ -46,7 +59,9 @@ export interface IdleMemory {
  *
  * A reclaim is a full collection on the JS thread (tens of ms, more on a busy machine), so it runs only
  * after an interval in which next to nothing reached the process (health checks and the odd poll do not
- * count as work) and nothing at all in its last quarter, and only when RSS has grown by `growthBytes`
+ * count as work) and nothing at all in its last quarter, in which the process hardly used the CPU (a
+ * long call reads nothing from its socket while it works; a reclaim's own CPU also keeps the next one an
+ * interval away), and only when RSS has grown by `growthBytes`
  * since the last one: a client polling every few seconds (the kubelet) does not buy itself a collection
  * per poll. The interval is watched in eighths, so the look that decides is never a whole interval old:
  * a pull that began a moment ago is work starting, not a quiet interval (judged by one look per interval,
@@ -58,21 +73,32 @@ export function reclaimMemoryWhenIdle(opts: IdleMemoryOptions): IdleMemory {
   const growth = opts.growthBytes ?? 4 * 1024 * 1024;
   const idleActivity = opts.idleActivity ?? 8;
   const recentActivity = opts.recentActivity ?? 2;
+  const cpu = opts.cpu ?? (() => { const u = process.cpuUsage(); return u.user + u.system; });
+  const intervalMs = opts.intervalMs ?? 2000;
+  const idleCpu = (opts.idleCpuShare ?? 0.05) * intervalMs * 1000;
   const SLOTS = 8;
-  /** Activity in each of the last SLOTS eighths of the interval, oldest first; full once one interval passed. */
-  const window: number[] = [];
+  /** Socket reads and CPU µs in each of the last SLOTS eighths of the interval, oldest first; full once one interval passed. */
+  const window: { reads: number; cpu: number }[] = [];
   let seen = opts.activity();
+  let seenCpu = cpu();
   let floor = 0;
   let reclaims = 0;
   const timer = setInterval(() => {
     const now = opts.activity();
-    window.push(now - seen);
+    const nowCpu = cpu();
+    window.push({ reads: now - seen, cpu: nowCpu - seenCpu });
     seen = now;
+    seenCpu = nowCpu;
     if (window.length > SLOTS) window.shift();
     if (window.length < SLOTS) return;
-    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-    const quiet = sum(window) <= idleActivity && sum(window.slice(-SLOTS / 4)) <= recentActivity;
+    const sum = (xs: readonly { reads: number; cpu: number }[], k: 'reads' | 'cpu') => xs.reduce((a, b) => a + b[k], 0);
+    const quiet = sum(window, 'reads') <= idleActivity
+      && sum(window.slice(-SLOTS / 4), 'reads') <= recentActivity
+      && sum(window, 'cpu') <= idleCpu;
     if (!quiet || rss() - floor < growth) return;
+    reclaimNow();
+  }, intervalMs / SLOTS);
+  function reclaimNow(): void {
     const start = performance.now();
     const r = opts.reclaim();
     floor = r.rssAfter;
@@ -81,13 +107,14 @@ export function reclaimMemoryWhenIdle(opts: IdleMemoryOptions): IdleMemory {
       { rssBefore: r.rssBefore, rssAfter: r.rssAfter, ms: Math.round(performance.now() - start) },
       'gave back idle memory',
     );
-  }, (opts.intervalMs ?? 2000) / SLOTS);
+  }
   // Housekeeping never keeps a process alive.
   timer.unref();
   return {
     get reclaims() {
       return reclaims;
     },
+    reclaimNow,
     close() {
       clearInterval(timer);
     },
