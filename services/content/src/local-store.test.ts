@@ -257,6 +257,34 @@ describe('ingests', () => {
     await expect(store.abort('layer-1')).rejects.toThrow(NotFoundError);
     await expect(store.status('nope')).rejects.toThrow(NotFoundError);
   });
+
+  it('reports an open writer as its files will once it is closed, and forgets it once committed', async () => {
+    const data = Buffer.from('hello, ingest');
+    const w = await store.writer({ ref: 'open', total: data.length, expected: sha(data) });
+    await w.write(data.subarray(0, 5));
+    const whileOpen = await store.status('open');
+    expect((await store.listStatuses(['ref==open']))[0]).toEqual(whileOpen);
+    await w.close();
+    const fromFiles = await store.status('open');
+    const { updatedAt: _a, ...open } = whileOpen;
+    const { updatedAt: _b, ...closed } = fromFiles;
+    expect(open).toEqual(closed);
+    expect(closed).toMatchObject({ ref: 'open', offset: 5, total: data.length, expected: '' });
+
+    const again = await store.writer({ ref: 'open', total: data.length, expected: sha(data) });
+    await again.write(data.subarray(5));
+    expect((await store.status('open')).offset).toBe(data.length);
+    await again.commit(data.length, sha(data));
+    await expect(store.status('open')).rejects.toThrow(NotFoundError);
+    expect(await store.listStatuses()).toEqual([]);
+
+    // Aborted under an open writer: gone, whatever the writer still holds.
+    const held = await store.writer({ ref: 'aborted' });
+    await held.write(data);
+    await store.abort('aborted');
+    await expect(store.status('aborted')).rejects.toThrow(NotFoundError);
+    await held.close();
+  });
 });
 
 describe('delete', () => {
