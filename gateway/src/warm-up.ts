@@ -49,12 +49,12 @@ function tinyImage(): { layer: Blob; config: Blob; manifest: Blob } {
 }
 
 /** Write a blob as containerd's fetch handler does: look it up, then open, stat, write and commit. */
-async function ingest(store: ContentStore, b: Blob, labels: Record<string, string> = {}): Promise<void> {
+async function ingest(store: ContentStore, b: Blob): Promise<void> {
   await store.info(b.digest).then(() => undefined, (err: unknown) => { if (!isNotFound(err)) throw err; });
   const w = await store.writer({ ref: `${WARM_UP_NAMESPACE}-${b.digest}`, total: b.size, expected: b.digest });
   await w.status();
   await w.write(b.bytes);
-  await w.commit(b.size, b.digest, { labels });
+  await w.commit(b.size, b.digest);
 }
 
 /** Remove everything in the warm-up namespace, then the namespace: what a warm-up left when it was cut short. */
@@ -153,5 +153,4 @@ export async function warmUpGateway(opts: GatewayWarmUpOptions): Promise<void> {
   } finally {
     channel.close();
   }
-  opts.log.debug('gateway warmed up');
 }

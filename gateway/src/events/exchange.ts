@@ -55,7 +55,6 @@ export function createExchange(log: Logger): Exchange {
   const subscribers = new Set<(e: Envelope) => void>();
   const hidden = new Set<string>();
   const deliver = (e: Envelope) => {
-    if (hidden.has(e.namespace)) return;
     for (const s of subscribers) s(e);
   };
   return {
@@ -67,7 +66,9 @@ export function createExchange(log: Logger): Exchange {
       hidden.add(namespace);
       return () => { hidden.delete(namespace); };
     },
-    forward: deliver,
+    forward(e) {
+      if (!hidden.has(e.namespace)) deliver(e);
+    },
     subscribe(signal, opts = {}) {
       const maxQueue = opts.maxQueue ?? DEFAULT_MAX_QUEUE;
       const matches = opts.filters && opts.filters.length > 0 ? compileEnvelopeFilter(opts.filters) : () => true;

@@ -58,15 +58,16 @@ export interface IdleMemory {
  * returns such memory continuously; this returns it once per busy period.
  *
  * A reclaim is a full collection on the JS thread (tens of ms, more on a busy machine), so it runs only
- * after an interval in which next to nothing reached the process (health checks and the odd poll do not
- * count as work) and nothing at all in its last quarter, in which the process hardly used the CPU (a
- * long call reads nothing from its socket while it works; a reclaim's own CPU also keeps the next one an
- * interval away), and only when RSS has grown by `growthBytes`
- * since the last one: a client polling every few seconds (the kubelet) does not buy itself a collection
- * per poll. The interval is watched in eighths, so the look that decides is never a whole interval old:
- * a pull that began a moment ago is work starting, not a quiet interval (judged by one look per interval,
- * collections landed on the first calls of a pull). The first quiet interval after start-up counts too,
- * since loading the code leaves its own garbage.
+ * after an interval in which
+ * - next to nothing reached the process (health checks and the odd poll do not count as work),
+ * - nothing at all reached it in the last quarter: a pull that began a moment ago is work starting (the
+ *   interval is watched in eighths; judged by one look per interval, collections landed on a pull's
+ *   first calls),
+ * - and the process hardly used the CPU: a long call reads nothing from its socket while it works, and a
+ *   reclaim's own CPU keeps the next one an interval away;
+ * and only when RSS has grown by `growthBytes` since the last one, so a client polling every few seconds
+ * (the kubelet) does not buy itself a collection per poll. The first quiet interval after start-up
+ * counts too, since loading the code leaves its own garbage.
  */
 export function reclaimMemoryWhenIdle(opts: IdleMemoryOptions): IdleMemory {
   const rss = opts.rss ?? (() => process.memoryUsage.rss());
