@@ -5,6 +5,7 @@
       "sources": [
         "src/addon.cc",
         "src/args.cc",
+        "src/disk_usage.cc",
         "src/errors.cc",
         "src/extract.cc",
         "src/fsmount.cc",

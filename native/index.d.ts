@@ -351,6 +351,24 @@ export declare const ZSTD: Readonly<{
  */
 export function syncfs(path: string): Promise<void>;
 
+/** What {@link diskUsage} measured. */
+export interface DiskUsage {
+  /** Allocated bytes (st_blocks × 512) of every distinct inode. */
+  size: number;
+  /** Distinct inodes, `root` included. */
+  inodes: number;
+}
+
+/**
+ * The disk the tree at `root` takes, walked off the main thread without
+ * following symlinks: each inode counted once by (device, inode) however many
+ * hard links reach it, its allocated blocks added once (continuity's
+ * fs.DiskUsage, what containerd's snapshotters record). Rejects with a
+ * {@link NativeError} naming the syscall ('lstat', 'open', 'fdopendir',
+ * 'readdir') and path that failed.
+ */
+export function diskUsage(root: string): Promise<DiskUsage>;
+
 /** Options of {@link runCommand}. */
 export interface RunCommandOptions {
   /** The command's working directory; default: this process's. */

@@ -48,6 +48,8 @@ export const zstdTransform = binding.zstdTransform;
 export const ZSTD = binding.ZSTD;
 /** syncfs(2) on the thread pool. */
 export const syncfs = binding.syncfs;
+/** The disk a tree takes, walked on the thread pool (see index.d.ts). */
+export const diskUsage = binding.diskUsage;
 /** A program run to completion through posix_spawn on a thread of its own (see index.d.ts). */
 export const runCommand = binding.runCommand;
 /** A memory-reducing V8 collection plus malloc_trim, for a process that has fallen idle (see index.d.ts). */

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata } from 'nice-grpc';
 import { Diff } from '@flotilla/proto/containerd/services/diff/v1/diff_pb';
+import { NotFoundError } from '@flotilla/errdefs';
 import { clientOf, dialUnix } from '@flotilla/rpc/client';
 import { mountAll, mountsToProto, remoteSnapshotter, unmountAll } from '@flotilla/snapshots';
 import { startFlotilla, type Flotilla } from './support/flotilla.js';
@@ -169,6 +170,11 @@ describe('ctr snapshots', () => {
         { diff: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size }, mounts: mountsToProto(applied) },
         { metadata: md },
       );
+      // The blob is this namespace's: another namespace cannot apply it, as with containerd's differ.
+      await expect(clientOf(Diff, channel).apply(
+        { diff: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size }, mounts: mountsToProto(applied) },
+        { metadata: Metadata({ 'containerd-namespace': 'elsewhere' }) },
+      )).rejects.toBeInstanceOf(NotFoundError);
       const read = async (key: string) => {
         await mountAll(await sn.mounts(key), work);
         try {

@@ -51,6 +51,7 @@ import { attach, supervise, type Supervised } from './processes/supervisor.js';
 import { processBackend, proxyBackend, type Backend } from './backend.js';
 import { addRelay } from './router.js';
 import { taskContainerGuard } from './task-container-guard.js';
+import { diffContentGuard } from './diff-content-guard.js';
 import { refuseRemovedApis } from './removed-apis.js';
 
 export interface GatewayOptions {
@@ -108,6 +109,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, log } = opts;
   const dbPath = join(config.root, 'io.containerd.metadata.v1.sqlite', 'meta.db');
   const db = openMetadata(dbPath);
+  // Metadata a client has heard about is on disk: every answer waits for the WAL sync its changes need.
+  const durability = createDurability(db, dbPath);
   const namespaces = createNamespaceStore(db);
   const leases = createLeaseStore(db);
   const images = createImageStore(db);
@@ -203,6 +206,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       gc.schedule();
     },
     policy: contentSharingPolicy(config.plugins),
+    unsynced: durability.unsynced,
   });
   namespaces.addHolder(content);
   namespaces.addHolder(containers);
@@ -279,8 +283,6 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     return out;
   };
 
-  // Metadata a client has heard about is on disk: every answer waits for the WAL sync its changes need.
-  const durability = createDurability(db, dbPath);
   const server = createRpcServer(log, { beforeAnswer: durability.settle });
   const health = createHealth();
   versionService(opts.revision ?? 'unknown').register(server);
@@ -297,7 +299,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (!sup) continue; // disabled: its services are not served at all, as in containerd (Unimplemented)
     const backend = processBackend(sup);
     for (const service of p.services) {
-      addRelay(server, service, () => backend, service.typeName === Tasks.typeName ? taskContainerGuard(containers) : undefined);
+      const guard = service.typeName === Tasks.typeName ? taskContainerGuard(containers) : service.typeName === Diff.typeName ? diffContentGuard(content) : undefined;
+      addRelay(server, service, () => backend, guard);
     }
   }
   snapshotsService(snapshotterByName((name) => snapshotMetadata.get(name) ?? rejectRemovedSnapshotter(name))).register(server);

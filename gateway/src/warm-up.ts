@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Metadata } from 'nice-grpc';
 import { Diff } from '@flotilla/proto/containerd/services/diff/v1/diff_pb';
 import { Images } from '@flotilla/proto/containerd/services/images/v1/images_pb';
@@ -31,9 +31,42 @@ function blob(mediaType: string, bytes: Uint8Array): Blob {
 
 const descriptor = (b: Blob) => ({ mediaType: b.mediaType, digest: b.digest, size: BigInt(b.size) });
 
-/** A one-layer image: an empty tar (two zero blocks, a valid archive with no entries), its config, its manifest. */
+/** Bytes in the warm-up layer's one file: a layer's size, sent and relayed in pieces as a real one is. */
+const LAYER_FILE_BYTES = 1 << 20;
+
+/**
+ * An uncompressed tar holding one regular file of `data` (a ustar header, the data padded to its 512-byte
+ * block, two zero blocks). Made here rather than with @flotilla/archive: the gateway otherwise has no use
+ * for tar.
+ */
+function tarOfOneFile(name: string, data: Uint8Array): Uint8Array {
+  const header = Buffer.alloc(512);
+  header.write(name, 0, 100, 'ascii');
+  header.write('0000644\0', 100, 'ascii'); // mode
+  header.write('0000000\0', 108, 'ascii'); // uid
+  header.write('0000000\0', 116, 'ascii'); // gid
+  header.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124, 'ascii'); // size
+  header.write(`${'0'.repeat(11)}\0`, 136, 'ascii'); // mtime
+  header.write(' '.repeat(8), 148, 'ascii'); // checksum, counted as spaces
+  header.write('0', 156, 'ascii'); // regular file
+  header.write('ustar\0' + '00', 257, 'ascii');
+  let sum = 0;
+  for (const b of header) sum += b;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+  const padded = Math.ceil(data.length / 512) * 512;
+  const out = Buffer.alloc(512 + padded + 1024);
+  header.copy(out, 0);
+  out.set(data, 512);
+  return out;
+}
+
+/**
+ * A one-layer image: its layer a tar of one file of LAYER_FILE_BYTES that do not compress (so the ingest,
+ * the relay to the content process and the apply all move a layer's worth of bytes, in pieces), its
+ * config, its manifest.
+ */
 function tinyImage(): { layer: Blob; config: Blob; manifest: Blob } {
-  const layer = blob(MEDIA_LAYER, new Uint8Array(1024));
+  const layer = blob(MEDIA_LAYER, tarOfOneFile('warm-up', randomBytes(LAYER_FILE_BYTES)));
   const config = blob(MEDIA_CONFIG, Buffer.from(JSON.stringify({
     architecture: 'amd64',
     os: 'linux',

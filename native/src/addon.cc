@@ -1,6 +1,7 @@
 // Module init only: each concern registers its own exports.
 #include <napi.h>
 
+#include "disk_usage.h"
 #include "extract.h"
 #include "fsmount.h"
 #include "memory.h"
@@ -21,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flotilla::InitXattr(env, exports);
   flotilla::InitExtract(env, exports);
   flotilla::InitSyncfs(env, exports);
+  flotilla::InitDiskUsage(env, exports);
   flotilla::InitZstd(env, exports);
   flotilla::InitSpawn(env, exports);
   flotilla::InitSha256(env, exports);

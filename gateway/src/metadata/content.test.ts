@@ -96,4 +96,81 @@ describe('namespaced content', () => {
     await flush();
     expect(seen.map((e) => e.topic)).toEqual(['/content/create']);
   });
+
+  it('answers a new ingest before the backend has made it, and every later step waits for the backend', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const open = backend.writer.bind(backend);
+    let opened = 0;
+    backend.writer = async (o) => { await gate; opened++; return open(o); };
+    const data = Buffer.from('pipelined');
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    const cs = content.store('p');
+    const w = await cs.writer({ ref: 'r', total: data.length, expected: digest });
+    // Answered while the backend is still making its ingest: an empty one, as it will be.
+    expect(opened).toBe(0);
+    expect(await w.status()).toMatchObject({ ref: 'r', offset: 0, total: data.length });
+    expect(w.digest()).toBe(`sha256:${createHash('sha256').digest('hex')}`);
+    const statusSeen = cs.status('r');
+    const listed = cs.listStatuses();
+    const written = w.write(data);
+    await flush();
+    expect(opened).toBe(0);
+    release();
+    await written;
+    expect((await statusSeen).offset).toBe(0);
+    expect((await listed).map((st) => st.ref)).toEqual(['r']);
+    expect((await w.status()).offset).toBe(data.length);
+    await w.commit(data.length, digest);
+    expect((await cs.info(digest)).size).toBe(data.length);
+    await w.close();
+  });
+
+  it('reports a backend that could not make the ingest on the next step, with its error class', async () => {
+    backend.writer = async () => { throw new NotFoundError('no such backend ingest'); };
+    const cs = content.store('f');
+    const w = await cs.writer({ ref: 'r', total: 3 });
+    await expect(w.write(Buffer.from('abc'))).rejects.toBeInstanceOf(NotFoundError);
+    await expect(w.status()).rejects.toBeInstanceOf(NotFoundError);
+    await expect(w.commit(3, '')).rejects.toBeInstanceOf(NotFoundError);
+    await w.close();
+  });
+
+  it('asks the backend about an expected blob only when some namespace holds it', async () => {
+    const data = Buffer.from('shared bytes');
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    let infos = 0;
+    const info = backend.info.bind(backend);
+    backend.info = (d) => { infos++; return info(d); };
+    const a = content.store('a');
+    const wa = await a.writer({ ref: 'x', total: data.length, expected: digest });
+    expect(infos).toBe(0);
+    await wa.write(data);
+    await wa.commit(data.length, digest);
+    // Namespace a holds it now: b takes it from the backend without writing it (containerd's shared policy).
+    const b = content.store('b');
+    const wb = await b.writer({ ref: 'y', total: data.length, expected: digest });
+    expect(infos).toBe(1);
+    expect((await wb.status()).offset).toBe(data.length);
+    await wb.commit(data.length, digest);
+    expect((await b.info(digest)).size).toBe(data.length);
+  });
+
+  it('records ingests outside the synced changes, and commits inside them', async () => {
+    const calls: string[] = [];
+    const changes = db.prepare('SELECT total_changes()').pluck();
+    const c2 = createNamespacedContent({
+      db, backend, leases: createLeaseStore(db), events: createExchange(log), lock: createRwLock(), onDelete: () => {},
+      unsynced: (fn) => { const before = changes.get() as number; const r = fn(); calls.push(`unsynced:${(changes.get() as number) - before}`); return r; },
+    });
+    const data = Buffer.from('sync me');
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    const cs = c2.store('s');
+    const w = await cs.writer({ ref: 'r', total: data.length, expected: digest });
+    expect(calls).toEqual(['unsynced:2']);
+    await w.write(data);
+    await w.commit(data.length, digest);
+    expect(calls).toEqual(['unsynced:2']);
+    await expect(cs.info(digest)).resolves.toMatchObject({ size: data.length });
+  });
 });

@@ -21,6 +21,9 @@ import { createSmallBlobCache, type SmallBlobCache } from './small-blobs.js';
 /** Namespace label that lets any namespace take a blob this namespace holds by naming its digest. */
 export const SHAREABLE_NAMESPACE_LABEL = 'containerd.io/namespace.shareable';
 
+/** The digest of no bytes: what a new ingest reports before anything is written. */
+const EMPTY_DIGEST = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
 /** Ingests not held by a lease are abandoned after a day, as in containerd. */
 const INGEST_EXPIRY_MS = 24 * 3600 * 1000;
 
@@ -41,11 +44,18 @@ export interface NamespacedContentOptions {
   policy?: 'shared' | 'isolated';
   /** Where small blobs are kept once read (small-blobs.ts); one per gateway by default. */
   smallBlobs?: SmallBlobCache;
+  /**
+   * Runs a transaction whose changes no answer waits to see on disk (Durability.unsynced): an ingest's
+   * record, which holds nothing a client was promised. By default it just runs it.
+   */
+  unsynced?: <T>(fn: () => T) => T;
 }
 
 export interface NamespacedContent extends NamespaceHolder {
   /** The content store one namespace sees; `lease` is the caller's lease, which keeps what it writes. */
   store(namespace: string, lease?: string): ContentStore;
+  /** A blob's record in a namespace, at once (what the store's info answers); NotFound when it has none. */
+  infoNow(namespace: string, digest: string): Info;
 }
 
 interface Row {
@@ -64,6 +74,15 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
   const { db, backend, leases, events, lock } = opts;
   const shared = (opts.policy ?? 'shared') === 'shared';
   const smallBlobs = opts.smallBlobs ?? createSmallBlobCache();
+  const unsynced = opts.unsynced ?? (<T>(fn: () => T): T => fn());
+  /**
+   * Backend ingests being made for new records (see writer), by backend ref: whatever asks the backend about
+   * one of them waits for it first, so nobody sees a recorded ingest the backend does not know yet.
+   */
+  const making = new Map<string, Promise<unknown>>();
+  const made = async (bref: string) => {
+    await making.get(bref)?.catch(() => {});
+  };
   const q = {
     ensureNs: db.prepare('INSERT OR IGNORE INTO namespaces (name, created_at, updated_at) VALUES (?, ?, ?)'),
     get: db.prepare('SELECT digest, size, created_at, updated_at FROM content WHERE namespace = ? AND digest = ?'),
@@ -84,6 +103,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
     deleteIngest: db.prepare('DELETE FROM ingests WHERE namespace = ? AND ref = ?'),
     sharedBy: db.prepare(`SELECT 1 FROM content c JOIN namespace_labels l ON l.namespace = c.namespace
                           WHERE c.digest = ? AND l.key = ? AND l.value = 'true' LIMIT 1`).pluck(),
+    anyHolder: db.prepare('SELECT 1 FROM content WHERE digest = ? LIMIT 1').pluck(),
   };
 
   const labelsOf = (ns: string, digest: string): Record<string, string> => {
@@ -196,6 +216,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
       async status(ref) {
         const ing = q.ingest.get(ns, ref) as { bref: string; expected: string; updated_at: number | null } | undefined;
         if (!ing) throw new NotFoundError(`reference ${ref}`);
+        await made(ing.bref);
         const st = await backend.status(ing.bref);
         return { ...st, ref, updatedAt: ing.updated_at !== null ? new Date(ing.updated_at) : st.updatedAt };
       },
@@ -204,6 +225,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
         const match = compileFilters(filters);
         const rows = (q.ingests.all(ns) as { ref: string; bref: string; updated_at: number | null }[]).filter((r) => match({ ref: r.ref }));
         if (rows.length === 0) return [];
+        await Promise.all(rows.map((r) => made(r.bref)));
         // One listing of the backend rather than a Status call per ingest: clients poll this while they
         // write (ctr's progress, every 100 ms), so it runs beside the writes it reports on.
         const byBackendRef = new Map((await backend.listStatuses()).map((st) => [st.ref, st]));
@@ -227,6 +249,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
         })();
         // A shared ingest that never wrote has nothing in the backend.
         if (ing.expected === '') {
+          await made(ing.bref);
           try {
             await backend.abort(ing.bref);
           } catch (err) {
@@ -245,7 +268,10 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
           throw new AlreadyExistsError(`content ${expected}`);
         }
         let sharedFrom = false;
-        if (expected !== '' && (shared || q.sharedBy.get(expected, SHAREABLE_NAMESPACE_LABEL))) {
+        // Only a blob some namespace holds is worth asking the backend about: anything else there is
+        // garbage the next collection removes, and writing it again costs nothing but the bytes (its
+        // commit finds it there, which is fine), where the question is a round trip on every ingest.
+        if (expected !== '' && (shared || q.sharedBy.get(expected, SHAREABLE_NAMESPACE_LABEL)) && q.anyHolder.get(expected)) {
           try {
             const st = await backend.info(expected);
             if (total === 0 || total === st.size) {
@@ -260,8 +286,14 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
         // collection in between would see a backend ingest nobody records and abort it.
         const started = new Date();
         let inner: Writer | undefined;
-        const bref = await lock.read(async () => {
-          const b = db.transaction(() => {
+        let bref = '';
+        let fresh = false;
+        let markRecorded!: () => void;
+        const isRecorded = new Promise<void>((resolve) => { markRecorded = resolve; });
+        const creating = lock.read(async () => {
+          // Only bookkeeping: an ingest's bytes are not on disk before commit either, so its record need
+          // not be before the client hears of it.
+          bref = unsynced(db.transaction(() => {
             ensureNs(ns);
             const existing = q.ingest.get(ns, w.ref) as { bref: string } | undefined;
             const expires = lease ? null : Date.now() + INGEST_EXPIRY_MS;
@@ -269,12 +301,33 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
             if (existing) q.updateIngest.run(sharedFrom ? expected : '', expires, ns, w.ref);
             else q.insertIngest.run(ns, w.ref, name, sharedFrom ? expected : '', expires);
             leaseAdd('ingests', w.ref);
+            fresh = existing === undefined;
             return name;
-          })();
+          }));
+          markRecorded();
           // The namespace has not written the bytes itself: the expected blob stands in until it writes.
-          if (!sharedFrom) inner = await backend.writer({ ref: b, total, expected: '' });
-          return b;
+          if (!sharedFrom) inner = await backend.writer({ ref: bref, total, expected: '' });
         });
+        await Promise.race([isRecorded, creating]);
+        // A new record names a backend ingest nobody has made yet (the name is fresh), so its status is known
+        // without asking: empty. The client is answered now and the backend catches up while the client
+        // starts its download; whatever needs the backend's writer waits for it, and a failure to make it
+        // surfaces there. An ingest that already existed may hold bytes: its offset comes from the backend.
+        let opening: Promise<void> | undefined;
+        let pending = false;
+        if (fresh && !sharedFrom) {
+          opening = creating;
+          pending = true;
+          making.set(bref, creating);
+          // Registered before anything else waits on it, so these run first.
+          creating.then(() => { opening = undefined; pending = false; }, () => { pending = false; })
+            .finally(() => making.delete(bref));
+        } else {
+          await creating;
+        }
+        const opened = async () => {
+          if (opening !== undefined) await opening;
+        };
         const copyFrom = (size: number) => lock.read(async () => {
           const wr = await backend.writer({ ref: bref, total: size, expected: '' });
           if (size > 0) {
@@ -295,14 +348,18 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
         return {
           ref: w.ref,
           async status() {
+            // Nothing can have been written while the backend's writer is still being made.
+            if (pending) return { ref: w.ref, offset: 0, total, expected: '', startedAt: started, updatedAt: started };
+            await opened();
             if (inner) {
               const st = await inner.status();
               return { ...st, ref: w.ref, updatedAt: acceptedAt ?? recorded() ?? st.updatedAt };
             }
             return { ref: w.ref, offset: total, total, expected, startedAt: started, updatedAt: started };
           },
-          digest: () => (inner ? inner.digest() : expected),
+          digest: () => (inner ? inner.digest() : opening !== undefined ? EMPTY_DIGEST : expected),
           async write(data) {
+            await opened();
             if (!inner) {
               if (writeDataLength(data) === 0) return;
               await copyFrom(total);
@@ -311,12 +368,14 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
             acceptedAt = new Date();
           },
           async truncate(size) {
+            await opened();
             if (inner) return inner.truncate(size);
             await copyFrom(size);
           },
           async commit(size, commitExpected, commitOpts) {
             const labels = commitOpts?.labels ?? {};
             validateLabels(labels);
+            await opened();
             let actual: string;
             let actualSize: number;
             const exists = await lock.read(async () => {
@@ -346,6 +405,8 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
           },
           async close() {
             if (acceptedAt) q.touchIngest.run(acceptedAt.getTime(), ns, w.ref);
+            // A backend writer that could not be made has nothing to close; its error went to the caller.
+            await opened().catch(() => {});
             await inner?.close();
           },
         };
@@ -357,5 +418,6 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
     kind: 'blobs',
     holds: (ns) => q.any.get(ns) !== undefined,
     store,
+    infoNow: (ns, digest) => toInfo(row(ns, digest), labelsOf(ns, digest)),
   };
 }

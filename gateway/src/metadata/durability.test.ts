@@ -84,6 +84,44 @@ describe('durability (group commit of the metadata WAL)', () => {
     expect(durability.settle()).toBeUndefined();
   });
 
+  it('answers after unsynced() changes without a sync, and syncs them with the next change that needs one', async () => {
+    const d = open();
+    d.unsynced(() => createNamespace('ingest-record'));
+    expect(d.settle()).toBeUndefined();
+    expect(syncs).toBe(0);
+    createNamespace('committed');
+    await d.settle();
+    expect(syncs).toBe(1);
+    expect(d.settle()).toBeUndefined();
+  });
+
+  it('still makes an answer wait for changes pending before an unsynced() one', async () => {
+    const d = open();
+    createNamespace('pending');
+    d.unsynced(() => createNamespace('ingest-record'));
+    const wait = d.settle();
+    expect(wait).toBeInstanceOf(Promise);
+    await wait;
+    expect(syncs).toBe(1);
+  });
+
+  it('flushes unsynced() changes in the background, and on close', async () => {
+    durability = createDurability(db, join(dir, 'meta.db'), { idleFlushMs: 20, fdatasync: async () => { syncs++; } });
+    durability.unsynced(() => createNamespace('lazy'));
+    const end = Date.now() + 5000;
+    while (syncs === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    expect(syncs).toBe(1);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(syncs).toBe(1);
+    await durability.close();
+
+    const d = open();
+    d.unsynced(() => createNamespace('at-close'));
+    await d.close();
+    durability = undefined;
+    expect(syncs).toBe(2);
+  });
+
   it('really fdatasyncs the WAL file by default', async () => {
     durability = createDurability(db, join(dir, 'meta.db'));
     createNamespace('real');

@@ -10,6 +10,13 @@ export interface Durability {
    * is. Callers that answer a client await it first (RpcServerOptions.beforeAnswer).
    */
   settle(): Promise<void> | undefined;
+  /**
+   * Run `fn`, a transaction whose changes no answer needs to wait for: they reach the disk with the next
+   * sync anything else needs (or the background flush), and may be lost to a power loss before that. For
+   * bookkeeping that holds nothing a client was promised, such as an ingest's record (its bytes are not
+   * synced before commit either). Changes already pending stay pending.
+   */
+  unsynced<T>(fn: () => T): T;
   /** Flush what is pending, stop the background flush and release the WAL; before the database closes. */
   close(): Promise<void>;
 }
@@ -43,12 +50,15 @@ export function createDurability(db: Db, dbPath: string, opts: DurabilityOptions
   const walFd = openSync(`${dbPath}-wal`, 'r');
   const count = () => changes.get() as number;
   let synced = count();
+  /** Changes made through unsynced() that no sync has covered yet: the background flush still takes them. */
+  let lazy = false;
   let running: Promise<void> | undefined;
 
   /** One fdatasync covering everything committed when it started; later commits wait for the next. */
   function flush(): Promise<void> {
     running ??= (async () => {
       const upTo = count();
+      lazy = false;
       try {
         await sync(walFd);
         if (upTo > synced) synced = upTo;
@@ -67,11 +77,22 @@ export function createDurability(db: Db, dbPath: string, opts: DurabilityOptions
   }
 
   const timer = setInterval(() => {
-    if (count() > synced) flush().catch(() => {});
+    if (count() > synced || lazy) flush().catch(() => {});
   }, opts.idleFlushMs ?? 1000);
   timer.unref();
 
   return {
+    unsynced(fn) {
+      const before = count();
+      const result = fn();
+      // Counted as synced only when nothing before them is waiting: a sync is a prefix of the WAL.
+      const after = count();
+      if (after > before && synced === before) {
+        synced = after;
+        lazy = true;
+      }
+      return result;
+    },
     settle() {
       const target = count();
       return target > synced ? settleFrom(target) : undefined;
@@ -79,6 +100,7 @@ export function createDurability(db: Db, dbPath: string, opts: DurabilityOptions
     async close() {
       clearInterval(timer);
       try {
+        if (lazy) await flush();
         await settleFrom(count());
       } finally {
         closeSync(walFd);

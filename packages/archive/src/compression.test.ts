@@ -62,6 +62,33 @@ describe('compression', () => {
     expect(cut.message).toMatch(/zstd layer: .*truncated/);
   });
 
+  it('inflates a small gzip layer that comes whole in one call, and anything bigger as a stream', async () => {
+    const pieces = async (it: AsyncIterable<Uint8Array>) => { const out: Buffer[] = []; for await (const c of it) out.push(Buffer.from(c)); return out; };
+    // Compressible: 3 MiB of output from a few KiB of input.
+    const text = Buffer.alloc(3 << 20, 'small layer ');
+    const gz = gzipSync(text);
+    expect(gz.length).toBeLessThan(64 << 10);
+    const whole = await pieces(decompress(chunks(gz, gz.length)));
+    expect(whole.length).toBe(1);
+    expect(whole[0]!.equals(text)).toBe(true);
+    // The same bytes in several chunks: a stream, in pieces of its output chunk size.
+    const streamed = await pieces(decompress(chunks(gz, 1024)));
+    expect(streamed.length).toBeGreaterThan(1);
+    expect(Buffer.concat(streamed).equals(text)).toBe(true);
+    // Output past the limit (a bomb, or just very compressible) goes through the stream after all.
+    const big = Buffer.alloc(40 << 20, 0);
+    const bomb = gzipSync(big);
+    expect(bomb.length).toBeLessThan(64 << 10);
+    const out = await pieces(decompress(chunks(bomb, bomb.length)));
+    expect(out.length).toBeGreaterThan(1);
+    expect(Buffer.concat(out).equals(big)).toBe(true);
+    // Corrupt and truncated whole layers are refused the same way.
+    const bad = Buffer.from(gz);
+    bad.fill(0xff, 20, 200);
+    expect(await failure(collect(decompress(chunks(bad, bad.length))))).toBeInstanceOf(InvalidArgumentError);
+    expect(await failure(collect(decompress(chunks(gz.subarray(0, gz.length - 5), gz.length))))).toBeInstanceOf(InvalidArgumentError);
+  });
+
   it('passes on the source\'s own errors unchanged', async () => {
     const boom = new Error('network went away');
     const source = (async function* () {

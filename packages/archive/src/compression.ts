@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zlibConstants, createGunzip, createGzip } from 'node:zlib';
+import { constants as zlibConstants, createGunzip, createGzip, gunzipSync } from 'node:zlib';
 import { InvalidArgumentError } from '@flotilla/errdefs';
 import { zstdCompressor, zstdDecompressor, zstdTransform } from '@flotilla/native';
 import { readAhead } from './read-ahead.js';
@@ -23,6 +23,13 @@ const ZLIB_CHUNK = 256 * 1024;
 
 /** Decompressed chunks kept ready ahead of the consumer, so decompression overlaps with extraction. */
 const READ_AHEAD = 8;
+
+/**
+ * A gzip stream that arrives whole in one chunk up to this size is inflated in one synchronous call, up to
+ * WHOLE_OUTPUT_LIMIT bytes of output (past that, as a stream after all).
+ */
+const WHOLE_INPUT_LIMIT = 64 * 1024;
+const WHOLE_OUTPUT_LIMIT = 16 << 20;
 
 function startsWith(head: Uint8Array, magic: readonly number[]): boolean {
   return head.length >= magic.length && magic.every((b, i) => head[i] === b);
@@ -66,8 +73,23 @@ export async function* decompress(source: AsyncIterable<Uint8Array>, opts: Decom
   const first = head.length === 1 ? head[0]! : Buffer.concat(head, headBytes);
   const compression = detectCompression(first);
   opts.onDetect?.(compression);
+  // Small layers come whole (blob-files.ts reads them in one piece): see whether this is all there is.
+  let peeked: Buffer | undefined;
+  if (compression === 'gzip' && !done && first.length <= WHOLE_INPUT_LIMIT) {
+    const r = await it.next();
+    if (r.done === true) done = true;
+    else peeked = toBuffer(r.value);
+  }
+  if (compression === 'gzip' && done) {
+    const whole = inflateWhole(first);
+    if (whole !== undefined) {
+      if (whole.length > 0) yield whole;
+      return;
+    }
+  }
   const rest = (async function* () {
     if (first.length > 0) yield first;
+    if (peeked !== undefined) yield peeked;
     if (done) return;
     for (;;) {
       const r = await it.next();
@@ -91,6 +113,20 @@ export async function* decompress(source: AsyncIterable<Uint8Array>, opts: Decom
 
 function toBuffer(c: Uint8Array): Buffer {
   return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+}
+
+/**
+ * A small gzip layer inflated in one synchronous call: for a layer of a few kilobytes, a stream's
+ * thread-pool round trips and plumbing cost more than the inflating. Undefined when the output would pass
+ * WHOLE_OUTPUT_LIMIT (a bomb, or just a very compressible layer): that one goes through a stream.
+ */
+function inflateWhole(input: Buffer): Buffer | undefined {
+  try {
+    return gunzipSync(input, { maxOutputLength: WHOLE_OUTPUT_LIMIT });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return undefined;
+    throw corrupt('gzip', err);
+  }
 }
 
 async function* gunzip(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {

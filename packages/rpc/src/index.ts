@@ -12,4 +12,8 @@ export {
   LEASE_KEY,
   leaseOf,
   CONTAINER_CHECKED_KEY,
+  CONTENT_CHECKED_KEY,
+  checkedContentValue,
+  checkedContentOf,
+  type CheckedContent,
 } from './namespace.js';

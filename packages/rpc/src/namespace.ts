@@ -57,3 +57,34 @@ export function leaseOf(metadata: Metadata): string | undefined {
  * the same record again. A client that sets it on a call to the runtime's own socket only skips that check.
  */
 export const CONTAINER_CHECKED_KEY = 'flotilla-container-checked';
+
+/**
+ * Set by the gateway on a Diff Apply it relays once it has found the layer blob in the call's namespace
+ * (it owns the content records): `<digest> <size>` then, when the blob has one, ` <uncompressed digest>`
+ * (its `containerd.io/uncompressed` label). The differ then takes the size and expected diff ID from here
+ * instead of asking the gateway for the blob's info, a round trip per layer. A client that sets it on a
+ * call to the differ's own socket only skips that check; the gateway always replaces it.
+ */
+export const CONTENT_CHECKED_KEY = 'flotilla-content-checked';
+
+/** What CONTENT_CHECKED_KEY says about a blob. */
+export interface CheckedContent {
+  readonly digest: string;
+  readonly size: number;
+  readonly uncompressed?: string;
+}
+
+export function checkedContentValue(c: CheckedContent): string {
+  return c.uncompressed !== undefined && c.uncompressed !== '' ? `${c.digest} ${c.size} ${c.uncompressed}` : `${c.digest} ${c.size}`;
+}
+
+/** What the gateway checked about `digest`, when the call says so about that digest and says it well. */
+export function checkedContentOf(metadata: Metadata, digest: string): CheckedContent | undefined {
+  const v = metadata.get(CONTENT_CHECKED_KEY);
+  if (typeof v !== 'string') return undefined;
+  const [d, size, uncompressed, ...rest] = v.split(' ');
+  const n = Number(size);
+  if (d !== digest || rest.length > 0 || size === undefined || !/^\d+$/.test(size) || !Number.isSafeInteger(n)) return undefined;
+  return { digest: d, size: n, ...(uncompressed !== undefined && uncompressed !== '' ? { uncompressed } : {}) };
+}
+

@@ -31,6 +31,12 @@ export interface ApplyOptions extends CallScope {
    * present; otherwise the caller compares the returned digest itself, as containerd's unpacker does.
    */
   readonly expectedDiffId?: string;
+  /**
+   * What the caller already found out about the blob in the call's namespace (the gateway does, see
+   * CONTENT_CHECKED_KEY): its size and its `containerd.io/uncompressed` label. The applier then does not
+   * look the blob up itself. Ignored unless it names the descriptor's digest.
+   */
+  readonly checked?: { readonly digest: string; readonly size: number; readonly uncompressed?: string };
 }
 
 export interface Applier {

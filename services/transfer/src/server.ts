@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { ApplyResponseSchema, Diff, DiffResponseSchema } from '@flotilla/proto/containerd/services/diff/v1/diff_pb';
 import { InvalidArgumentError } from '@flotilla/errdefs';
 import type { GrpcService } from '@flotilla/plugin';
-import { definitionOf, leaseOf, requireNamespace, type Implementation, type RpcServer, type ServerCallContext } from '@flotilla/rpc';
+import { checkedContentOf, definitionOf, leaseOf, requireNamespace, type Implementation, type RpcServer, type ServerCallContext } from '@flotilla/rpc';
 import { digestProblem } from '@flotilla/service-content';
 import { mountsFromProto } from '@flotilla/snapshots';
 import { descriptorFromProto, descriptorToProto } from './convert.js';
@@ -27,7 +27,8 @@ export function diffService(resolve: (ctx: ServerCallContext) => Differ): GrpcSe
       const desc = descriptorFromProto(req.diff);
       const problem = digestProblem(desc.digest);
       if (problem !== undefined) throw new InvalidArgumentError(`layer digest ${JSON.stringify(desc.digest)}: ${problem}`);
-      const applied = await resolve(ctx).apply(desc, mountsFromProto(req.mounts), { ...scope, syncFs: req.syncFs });
+      const checked = checkedContentOf(ctx.metadata, desc.digest);
+      const applied = await resolve(ctx).apply(desc, mountsFromProto(req.mounts), { ...scope, syncFs: req.syncFs, ...(checked !== undefined ? { checked } : {}) });
       return create(ApplyResponseSchema, { applied: descriptorToProto(applied) });
     },
 

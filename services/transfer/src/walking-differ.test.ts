@@ -149,6 +149,30 @@ describe.skipIf(!isRoot)('walking differ (root)', () => {
     await differ.apply({ mediaType: MEDIA_TYPE_LAYER, digest: plain, size: 0 }, overlayMounts(), { expectedDiffId: sha256(uncompressed) });
   });
 
+  it('takes the blob\'s size and diff ID from what the caller checked, without looking it up', async () => {
+    const uncompressed = await layer();
+    const digest = await put(gzipSync(uncompressed));
+    const lookups: string[] = [];
+    const counting = createWalkingDiffer({
+      content: () => ({ ...store, info: (dg: string) => { lookups.push(dg); return store.info(dg); } }),
+      tempMounts: join(fs, 'tmpmounts'),
+      log,
+    });
+    const wrong = sha256(Buffer.from('something else'));
+    const e = await failure(counting.apply({ mediaType: MEDIA_TYPE_LAYER_GZIP, digest, size: 0 }, overlayMounts(), { checked: { digest, size: 0, uncompressed: wrong } }));
+    expect(e).toBeInstanceOf(FailedPreconditionError);
+    expect(lookups).toEqual([]);
+    await rm(d('upper'), { recursive: true });
+    await mkdir(d('upper'));
+    await counting.apply({ mediaType: MEDIA_TYPE_LAYER_GZIP, digest, size: 0 }, overlayMounts(), { checked: { digest, size: 0, uncompressed: sha256(uncompressed) } });
+    expect(lookups).toEqual([]);
+    // About another blob, it is no answer: the applier looks this one up itself.
+    await rm(d('upper'), { recursive: true });
+    await mkdir(d('upper'));
+    await counting.apply({ mediaType: MEDIA_TYPE_LAYER_GZIP, digest, size: 0 }, overlayMounts(), { checked: { digest: wrong, size: 1 } });
+    expect(lookups).toEqual([digest]);
+  });
+
   it('reads an uncompressed media type as a tar, and refuses what is not a layer', async () => {
     const uncompressed = await layer();
     const gz = await put(gzipSync(uncompressed));

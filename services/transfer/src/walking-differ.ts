@@ -47,8 +47,13 @@ export function createWalkingDiffer(opts: WalkingDifferOptions): Differ {
     const started = performance.now();
     const compression = layerCompression(desc.mediaType);
     const store = opts.content(aopts);
-    const info = await store.info(desc.digest);
-    const expected = aopts.expectedDiffId ?? desc.annotations?.[LABEL_UNCOMPRESSED] ?? info.labels[LABEL_UNCOMPRESSED];
+    const lookUp = async (): Promise<{ size: number; uncompressed?: string | undefined }> => {
+      if (aopts.checked !== undefined && aopts.checked.digest === desc.digest) return aopts.checked;
+      const i = await store.info(desc.digest);
+      return { size: i.size, uncompressed: i.labels[LABEL_UNCOMPRESSED] };
+    };
+    const info = await lookUp();
+    const expected = aopts.expectedDiffId ?? desc.annotations?.[LABEL_UNCOMPRESSED] ?? info.uncompressed;
     const read = () => (opts.readBlob !== undefined ? opts.readBlob(desc.digest, store, info.size) : store.read(desc.digest));
     const common = { compression, ...(aopts.signal !== undefined ? { signal: aopts.signal } : {}) };
 

@@ -1,4 +1,7 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+import { createTarWriter } from '@flotilla/archive';
 import { join } from 'node:path';
 import { Metadata } from 'nice-grpc';
 import { Diff } from '@flotilla/proto/containerd/services/diff/v1/diff_pb';
@@ -34,6 +37,31 @@ async function changeTree(root: string): Promise<void> {
   await writeFile(join(root, 'etc/conf.d/c'), 'c\n');
 }
 
+/**
+ * A layer shaped like a real base layer, made in memory: a few hundred symlinks and small files (busybox's
+ * applets) and a file of a few MiB that does not compress, so that it is read and inflated as a stream, in
+ * pieces. The layers Diff makes of the small trees above leave that per-entry and streaming code cold: the
+ * first base layer a fresh process applied took about 40% longer than the same layer applied again.
+ */
+async function bulkLayer(): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const tar = createTarWriter((chunk) => { parts.push(chunk); });
+  const mtime = { sec: 1_700_000_000, nsec: 0 };
+  await tar.writeHeader({ name: 'usr/', type: 'directory', mode: 0o755, mtime });
+  await tar.writeHeader({ name: 'usr/bin/', type: 'directory', mode: 0o755, mtime });
+  const big = randomBytes(2 << 20);
+  await tar.writeHeader({ name: 'usr/bin/tool', type: 'file', mode: 0o755, size: big.length, mtime });
+  await tar.write(big);
+  for (let i = 0; i < 300; i++) await tar.writeHeader({ name: `usr/bin/cmd${i}`, type: 'symlink', linkname: 'tool', mtime });
+  for (let i = 0; i < 50; i++) {
+    const data = Buffer.from(`${i}\n`);
+    await tar.writeHeader({ name: `usr/share/f${i}`, type: 'file', mode: 0o644, size: data.length, mtime });
+    await tar.write(data);
+  }
+  await tar.end();
+  return gzipSync(Buffer.concat(parts), { level: 1 });
+}
+
 const bind = (source: string, ro = false): Mount[] => [{ type: 'bind', source, target: '', options: ['rbind', ro ? 'ro' : 'rw'] }];
 
 /**
@@ -41,7 +69,8 @@ const bind = (source: string, ro = false): Mount[] => [{ type: 'bind', source, t
  * a walking differ reading blobs as the real one does (the namespaced service first, then the store's
  * directory), and through the Diff client: a base layer and a change layer (whiteouts, an opaque
  * directory) made by Diff, then applied by Apply onto a bind-mounted snapshot and into an overlay
- * snapshot's upper directory, then a Diff of that overlay snapshot. Every mount it makes it unmounts.
+ * snapshot's upper directory, then a Diff of that overlay snapshot; last, a layer shaped like a real base
+ * layer (bulkLayer) applied onto a bind mount. Every mount it makes it unmounts.
  */
 export async function warmUpDiff(ctx: WarmUpContext): Promise<void> {
   const dir = (name: string) => join(ctx.scratch, name);
@@ -80,6 +109,15 @@ export async function warmUpDiff(ctx: WarmUpContext): Promise<void> {
     }];
     await diff.apply({ diff: changeLayer, mounts: mountsToProto(overlay) }, call);
     await diff.diff({ left: mountsToProto(bind(dir('applied'), true)), right: mountsToProto(overlay), mediaType: MEDIA_TYPE_LAYER_GZIP }, call);
+
+    // A real base layer's shape, onto a bind-mounted snapshot as a pull's first layer goes.
+    const bulk = await bulkLayer();
+    const bulkDigest = `sha256:${createHash('sha256').update(bulk).digest('hex')}`;
+    const w = await store.writer({ ref: 'warm-up-bulk', total: bulk.length, expected: bulkDigest });
+    await w.write(bulk);
+    await w.commit(bulk.length, bulkDigest);
+    await mkdir(dir('bulk'));
+    await diff.apply({ diff: { mediaType: MEDIA_TYPE_LAYER_GZIP, digest: bulkDigest, size: BigInt(bulk.length) }, mounts: mountsToProto(bind(dir('bulk'))) }, call);
   } finally {
     channel.close();
     store.close();
