@@ -15,6 +15,7 @@
         "src/sha256_stream.cc",
         "src/spawn_command.cc",
         "src/syncfs.cc",
+        "src/thread_priority.cc",
         "src/xattr.cc",
         "src/zstd_stream.cc"
       ],

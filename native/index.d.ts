@@ -369,6 +369,14 @@ export interface DiskUsage {
  */
 export function diskUsage(root: string): Promise<DiskUsage>;
 
+/**
+ * Put the calling thread under SCHED_IDLE: from then on it runs only when no
+ * other thread wants the CPU. For a worker_thread doing speculative work; the
+ * process's other threads keep their policy. Throws a {@link NativeError}
+ * (syscall 'sched_setscheduler') if the kernel refuses.
+ */
+export function setThreadIdle(): void;
+
 /** Options of {@link runCommand}. */
 export interface RunCommandOptions {
   /** The command's working directory; default: this process's. */

@@ -50,6 +50,8 @@ export const ZSTD = binding.ZSTD;
 export const syncfs = binding.syncfs;
 /** The disk a tree takes, walked on the thread pool (see index.d.ts). */
 export const diskUsage = binding.diskUsage;
+/** SCHED_IDLE for the calling thread (see index.d.ts). */
+export const setThreadIdle = binding.setThreadIdle;
 /** A program run to completion through posix_spawn on a thread of its own (see index.d.ts). */
 export const runCommand = binding.runCommand;
 /** A memory-reducing V8 collection plus malloc_trim, for a process that has fallen idle (see index.d.ts). */

@@ -10,6 +10,7 @@
 #include "sha256_stream.h"
 #include "spawn_command.h"
 #include "syncfs.h"
+#include "thread_priority.h"
 #include "xattr.h"
 #include "zstd_stream.h"
 
@@ -23,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flotilla::InitExtract(env, exports);
   flotilla::InitSyncfs(env, exports);
   flotilla::InitDiskUsage(env, exports);
+  flotilla::InitThreadPriority(env, exports);
   flotilla::InitZstd(env, exports);
   flotilla::InitSpawn(env, exports);
   flotilla::InitSha256(env, exports);

@@ -120,6 +120,13 @@ export const pluginSections: readonly SectionSpec[] = [
         default: '',
         doc: ['Socket to read blob bytes from once found; "" is the content process when content_address is the gateway.'],
       },
+      prefetch_layers: {
+        default: true,
+        doc: [
+          'Inflate gzip layers as the content store commits them, on an idle-priority thread, so that their',
+          'Apply only extracts (layers of 64 KiB to 32 MiB, their tar at most 64 MiB, 128 MiB held at most).',
+        ],
+      },
     },
   },
 ];

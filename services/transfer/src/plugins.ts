@@ -3,6 +3,7 @@ import { PluginType, type InitContext, type Registration } from '@flotilla/plugi
 import { dialH2 } from '@flotilla/rpc/client';
 import { remoteContentStore, type ContentStore } from '@flotilla/service-content';
 import { readBlobFile, type BlobSource } from './blob-files.js';
+import { createLayerPrefetcher } from './layer-prefetch.js';
 import type { CallScope, Differ } from './differ.js';
 import { diffService } from './server.js';
 import { createWalkingDiffer } from './walking-differ.js';
@@ -26,6 +27,11 @@ export interface WalkingDifferConfig {
    * (where the gateway's content process keeps them); "" turns it off.
    */
   blobs_path?: string;
+  /**
+   * Inflate compressed layers as they are committed to the store at blobs_path, so that their Apply only
+   * extracts them (layer-prefetch.ts). Default true; needs blobs_path.
+   */
+  prefetch_layers?: boolean;
 }
 
 /** Namespaced views of one content service, made once per namespace and lease and kept (they are cheap, but hold a connection). */
@@ -59,9 +65,11 @@ function walkingDiffer(ctx: InitContext<WalkingDifferConfig>): Differ {
     const source: BlobSource = blobsStore ?? store;
     return blobsPath !== '' ? readBlobFile(blobsPath, digest, source, size) : source.read(digest);
   };
+  const prefetched = blobsPath !== '' && ctx.config.prefetch_layers !== false ? createLayerPrefetcher({ dir: blobsPath, log: ctx.log }) : undefined;
   return createWalkingDiffer({
     content: contentViews(content),
     readBlob,
+    ...(prefetched !== undefined ? { prefetched } : {}),
     tempMounts: join(ctx.state, 'tmpmounts'),
     log: ctx.log,
   });
@@ -78,7 +86,7 @@ export const transferPlugins: Registration[] = [
   {
     type: PluginType.Differ,
     id: 'walking',
-    config: {} satisfies WalkingDifferConfig,
+    config: { prefetch_layers: true } satisfies WalkingDifferConfig,
     platforms: [{ os: 'linux', architecture: GOARCH[process.arch] ?? process.arch }],
     init: (ctx: InitContext<WalkingDifferConfig>) => walkingDiffer(ctx),
   } as Registration<WalkingDifferConfig, Differ>,

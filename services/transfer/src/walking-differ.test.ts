@@ -173,6 +173,29 @@ describe.skipIf(!isRoot)('walking differ (root)', () => {
     expect(lookups).toEqual([digest]);
   });
 
+  it('extracts a layer inflated ahead from its tar, without reading the blob, and only for compressed types', async () => {
+    const uncompressed = await layer();
+    const digest = await put(gzipSync(uncompressed));
+    const taken: string[] = [];
+    const ahead = createWalkingDiffer({
+      content: () => store,
+      readBlob: () => { throw new Error('the blob was read'); },
+      prefetched: { take: async (dg) => { taken.push(dg); return { chunks: [uncompressed.subarray(0, 1000), uncompressed.subarray(1000)], size: uncompressed.length }; } },
+      tempMounts: join(fs, 'tmpmounts'),
+      log,
+    });
+    const applied = await ahead.apply({ mediaType: MEDIA_TYPE_LAYER_GZIP, digest, size: 0 }, overlayMounts());
+    expect(applied).toEqual({ mediaType: MEDIA_TYPE_LAYER, digest: sha256(uncompressed), size: uncompressed.length });
+    expect(await listing(d('upper'))).toEqual(['d etc', '- etc/new', 'c etc/old', 'd opt']);
+    expect(taken).toEqual([digest]);
+    // A plain tar type is read as it is: the prefetcher is not asked.
+    const plain = await put(uncompressed);
+    await rm(d('upper'), { recursive: true });
+    await mkdir(d('upper'));
+    await expect(ahead.apply({ mediaType: MEDIA_TYPE_LAYER, digest: plain, size: 0 }, overlayMounts())).rejects.toThrow('the blob was read');
+    expect(taken).toEqual([digest]);
+  });
+
   it('reads an uncompressed media type as a tar, and refuses what is not a layer', async () => {
     const uncompressed = await layer();
     const gz = await put(gzipSync(uncompressed));

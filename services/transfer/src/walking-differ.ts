@@ -17,6 +17,7 @@ import {
 } from './differ.js';
 import { diffCompression, layerCompression } from './media-types.js';
 import { layerDirs, overlayUpper } from './overlay-layers.js';
+import type { LayerPrefetcher } from './layer-prefetch.js';
 import { readonlyMounts, withTempMount } from './temp-mount.js';
 
 export interface WalkingDifferOptions {
@@ -29,6 +30,11 @@ export interface WalkingDifferOptions {
    * as the store reported it.
    */
   readonly readBlob?: (digest: string, store: ContentStore, size: number) => AsyncIterable<Uint8Array>;
+  /**
+   * Layers inflated ahead of their Apply (layer-prefetch.ts): a compressed layer found there is extracted
+   * from its tar instead of being inflated again.
+   */
+  readonly prefetched?: Pick<LayerPrefetcher, 'take'>;
   /** Directory for the temporary mount points of mounts that must be mounted to be read or written. */
   readonly tempMounts: string;
   readonly log: Logger;
@@ -54,8 +60,14 @@ export function createWalkingDiffer(opts: WalkingDifferOptions): Differ {
     };
     const info = await lookUp();
     const expected = aopts.expectedDiffId ?? desc.annotations?.[LABEL_UNCOMPRESSED] ?? info.uncompressed;
-    const read = () => (opts.readBlob !== undefined ? opts.readBlob(desc.digest, store, info.size) : store.read(desc.digest));
-    const common = { compression, ...(aopts.signal !== undefined ? { signal: aopts.signal } : {}) };
+    // Only a layer its media type says may be compressed: the prefetcher inflates by magic number, where
+    // a plain tar type is read as it is, whatever it holds.
+    const inflated = compression === 'detect' ? await opts.prefetched?.take(desc.digest) : undefined;
+    const read = (): AsyncIterable<Uint8Array> => {
+      if (inflated !== undefined) return piecesOf(inflated.chunks);
+      return opts.readBlob !== undefined ? opts.readBlob(desc.digest, store, info.size) : store.read(desc.digest);
+    };
+    const common = { compression: inflated !== undefined ? 'none' as const : compression, ...(aopts.signal !== undefined ? { signal: aopts.signal } : {}) };
 
     const overlay = overlayUpper(mounts);
     const result = overlay !== undefined
@@ -72,7 +84,7 @@ export function createWalkingDiffer(opts: WalkingDifferOptions): Differ {
     if (expected !== undefined && expected !== result.digest) {
       throw new FailedPreconditionError(`wrong diff id calculated on extraction ${JSON.stringify(result.digest)}, expected ${JSON.stringify(expected)}`);
     }
-    log.debug({ digest: desc.digest, media: desc.mediaType, size: desc.size, d: performance.now() - started }, 'diff applied');
+    log.debug({ digest: desc.digest, media: desc.mediaType, size: desc.size, inflated: inflated !== undefined, d: performance.now() - started }, 'diff applied');
     return { mediaType: MEDIA_TYPE_LAYER, digest: result.digest, size: result.size };
   }
 
@@ -151,4 +163,8 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 /** A fresh ingest ref, as containerd's differ makes them (time and a few random bytes). */
 function uniqueRef(): string {
   return `${process.hrtime.bigint()}-${randomBytes(3).toString('base64url')}`;
+}
+
+async function* piecesOf(chunks: readonly Buffer[]): AsyncGenerator<Uint8Array> {
+  yield* chunks;
 }

@@ -13,6 +13,7 @@ import { readBlobFile } from './blob-files.js';
 import { MEDIA_TYPE_LAYER_GZIP } from './differ.js';
 import { diffService } from './server.js';
 import { createWalkingDiffer } from './walking-differ.js';
+import { createLayerPrefetcher } from './layer-prefetch.js';
 
 /** A small tree with one of each thing a base layer holds: directories, files, a symlink, a hard link, a setuid file. */
 async function makeTree(root: string): Promise<void> {
@@ -70,15 +71,19 @@ const bind = (source: string, ro = false): Mount[] => [{ type: 'bind', source, t
  * directory), and through the Diff client: a base layer and a change layer (whiteouts, an opaque
  * directory) made by Diff, then applied by Apply onto a bind-mounted snapshot and into an overlay
  * snapshot's upper directory, then a Diff of that overlay snapshot; last, a layer shaped like a real base
- * layer (bulkLayer) applied onto a bind mount. Every mount it makes it unmounts.
+ * layer (bulkLayer) applied onto a bind mount, once inflating it and once inflated ahead (layer-prefetch.ts).
+ * Every mount it makes it unmounts.
  */
 export async function warmUpDiff(ctx: WarmUpContext): Promise<void> {
   const dir = (name: string) => join(ctx.scratch, name);
   const store = await createLocalStore({ root: dir('content'), log: ctx.log });
   // The differ reaches its content service through the scratch server it is served by.
   let content: ContentStore | undefined;
+  // Only told about the bulk layer, below: the other layers take the inflating path.
+  const prefetcher = createLayerPrefetcher({ dir: dir('content'), log: ctx.log, watch: false, waitMs: 10_000 });
   const differ = createWalkingDiffer({
     content: () => content!,
+    prefetched: prefetcher,
     readBlob: (digest, source, size) => readBlobFile(dir('content'), digest, source, size),
     tempMounts: dir('mounts'),
     log: ctx.log,
@@ -116,10 +121,16 @@ export async function warmUpDiff(ctx: WarmUpContext): Promise<void> {
     const w = await store.writer({ ref: 'warm-up-bulk', total: bulk.length, expected: bulkDigest });
     await w.write(bulk);
     await w.commit(bulk.length, bulkDigest);
+    const bulkDesc = { mediaType: MEDIA_TYPE_LAYER_GZIP, digest: bulkDigest, size: BigInt(bulk.length) };
     await mkdir(dir('bulk'));
-    await diff.apply({ diff: { mediaType: MEDIA_TYPE_LAYER_GZIP, digest: bulkDigest, size: BigInt(bulk.length) }, mounts: mountsToProto(bind(dir('bulk'))) }, call);
+    await diff.apply({ diff: bulkDesc, mounts: mountsToProto(bind(dir('bulk'))) }, call);
+    // Again, inflated ahead as the prefetcher does for a pull's layers.
+    prefetcher.prefetch(bulkDigest);
+    await mkdir(dir('bulk-inflated'));
+    await diff.apply({ diff: bulkDesc, mounts: mountsToProto(bind(dir('bulk-inflated'))) }, call);
   } finally {
     channel.close();
+    prefetcher.close();
     store.close();
   }
 }
