@@ -58,6 +58,24 @@ export interface NamespacedContent extends NamespaceHolder {
   infoNow(namespace: string, digest: string): Info;
 }
 
+/** An ingest's record: its backend ref and what the gateway knows better than the backend. */
+interface IngestRow {
+  bref: string;
+  expected: string;
+  updated_at: number | null;
+  started_at: number | null;
+}
+
+/** A backend status as the namespace sees it: its ref, and the gateway's own start and update times. */
+function asRecorded(st: Status, ref: string, row: IngestRow): Status {
+  return {
+    ...st,
+    ref,
+    startedAt: row.started_at !== null ? new Date(row.started_at) : st.startedAt,
+    updatedAt: row.updated_at !== null ? new Date(row.updated_at) : st.updatedAt,
+  };
+}
+
 interface Row {
   digest: string;
   size: number;
@@ -95,10 +113,10 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
     setLabel: db.prepare('INSERT INTO content_labels (namespace, digest, key, value) VALUES (?, ?, ?, ?)'),
     delete: db.prepare('DELETE FROM content WHERE namespace = ? AND digest = ?'),
     any: db.prepare('SELECT 1 FROM content WHERE namespace = ? LIMIT 1').pluck(),
-    ingest: db.prepare('SELECT bref, expected, updated_at FROM ingests WHERE namespace = ? AND ref = ?'),
-    ingests: db.prepare('SELECT ref, bref, updated_at FROM ingests WHERE namespace = ?'),
+    ingest: db.prepare('SELECT bref, expected, updated_at, started_at FROM ingests WHERE namespace = ? AND ref = ?'),
+    ingests: db.prepare('SELECT ref, bref, updated_at, started_at FROM ingests WHERE namespace = ?'),
     touchIngest: db.prepare('UPDATE ingests SET updated_at = ? WHERE namespace = ? AND ref = ?'),
-    insertIngest: db.prepare('INSERT INTO ingests (namespace, ref, bref, expected, expires_at) VALUES (?, ?, ?, ?, ?)'),
+    insertIngest: db.prepare('INSERT INTO ingests (namespace, ref, bref, expected, expires_at, started_at) VALUES (?, ?, ?, ?, ?, ?)'),
     updateIngest: db.prepare('UPDATE ingests SET expected = ?, expires_at = ? WHERE namespace = ? AND ref = ?'),
     deleteIngest: db.prepare('DELETE FROM ingests WHERE namespace = ? AND ref = ?'),
     sharedBy: db.prepare(`SELECT 1 FROM content c JOIN namespace_labels l ON l.namespace = c.namespace
@@ -214,27 +232,27 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
       },
 
       async status(ref) {
-        const ing = q.ingest.get(ns, ref) as { bref: string; expected: string; updated_at: number | null } | undefined;
+        const ing = q.ingest.get(ns, ref) as IngestRow | undefined;
         if (!ing) throw new NotFoundError(`reference ${ref}`);
         await made(ing.bref);
         const st = await backend.status(ing.bref);
-        return { ...st, ref, updatedAt: ing.updated_at !== null ? new Date(ing.updated_at) : st.updatedAt };
+        return asRecorded(st, ref, ing);
       },
 
       async listStatuses(filters = []) {
         const match = compileFilters(filters);
-        const rows = (q.ingests.all(ns) as { ref: string; bref: string; updated_at: number | null }[]).filter((r) => match({ ref: r.ref }));
+        const rows = (q.ingests.all(ns) as (IngestRow & { ref: string })[]).filter((r) => match({ ref: r.ref }));
         if (rows.length === 0) return [];
         await Promise.all(rows.map((r) => made(r.bref)));
         // One listing of the backend rather than a Status call per ingest: clients poll this while they
         // write (ctr's progress, every 100 ms), so it runs beside the writes it reports on.
         const byBackendRef = new Map((await backend.listStatuses()).map((st) => [st.ref, st]));
         const out: Status[] = [];
-        for (const { ref, bref, updated_at } of rows) {
-          const st = byBackendRef.get(bref);
+        for (const row of rows) {
+          const st = byBackendRef.get(row.bref);
           // Gone from the backend (aborted meanwhile): not an ingest any more.
           if (st === undefined) continue;
-          out.push({ ...st, ref, updatedAt: updated_at !== null ? new Date(updated_at) : st.updatedAt });
+          out.push(asRecorded(st, row.ref, row));
         }
         return out;
       },
@@ -299,7 +317,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
             const expires = lease ? null : Date.now() + INGEST_EXPIRY_MS;
             const name = existing?.bref ?? `${ns}-${randomBytes(6).toString('hex')}-${w.ref}`;
             if (existing) q.updateIngest.run(sharedFrom ? expected : '', expires, ns, w.ref);
-            else q.insertIngest.run(ns, w.ref, name, sharedFrom ? expected : '', expires);
+            else q.insertIngest.run(ns, w.ref, name, sharedFrom ? expected : '', expires, started.getTime());
             leaseAdd('ingests', w.ref);
             fresh = existing === undefined;
             return name;
@@ -353,7 +371,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
             await opened();
             if (inner) {
               const st = await inner.status();
-              return { ...st, ref: w.ref, updatedAt: acceptedAt ?? recorded() ?? st.updatedAt };
+              return { ...st, ref: w.ref, startedAt: fresh ? started : st.startedAt, updatedAt: acceptedAt ?? recorded() ?? st.updatedAt };
             }
             return { ref: w.ref, offset: total, total, expected, startedAt: started, updatedAt: started };
           },

@@ -167,6 +167,10 @@ const migrations: readonly string[] = [
      PRIMARY KEY (namespace, container, name),
      FOREIGN KEY (namespace, container) REFERENCES containers(namespace, id) ON DELETE CASCADE
    ) WITHOUT ROWID;`,
+  // When an ingest the gateway made started: the gateway answers its opening before the content process
+  // has made it (content.ts), and every status after tells the same start. NULL for older ingests, and
+  // for one that resumed another's, whose start the backend knows.
+  `ALTER TABLE ingests ADD COLUMN started_at INTEGER;`,
 ];
 
 /**
