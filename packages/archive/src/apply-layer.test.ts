@@ -154,6 +154,34 @@ describe.skipIf(!isRoot)('applyLayer (root)', () => {
     expect(tree['opt']!.xattrs).toBeUndefined();
   });
 
+  it('copies up the lower-layer target of a hard link into an upper dir, as overlayfs would', async () => {
+    const lower = join(fs(), 'lower');
+    await mkdir(join(lower, 'data/keep'), { recursive: true, mode: 0o750 });
+    const big = Buffer.alloc(3 << 20, 'lower bytes ');
+    await writeFile(join(lower, 'data/keep/a'), big);
+    await lsetxattr(join(lower, 'data/keep/a'), 'user.origin', Buffer.from('lower'));
+    execFileSync('chown', ['7:8', join(lower, 'data/keep/a')]);
+    execFileSync('chmod', ['4751', join(lower, 'data/keep/a')]);
+    execFileSync('touch', ['-h', '-d', '@1600000000.25', join(lower, 'data/keep/a')]);
+    await apply([
+      { name: 'data/', type: 'directory', mode: 0o755 },
+      // A link's header carries its inode's mode, owner and times, which the extractor sets on it (as
+      // containerd does).
+      { name: 'data/hardlink-to-a', type: 'hardlink', linkname: 'data/keep/a', mode: 0o4751, uid: 7, gid: 8, mtime: NS_TIME },
+    ], { whiteouts: 'overlay', parents: [lower] });
+    const tree = await treeSnapshot(root);
+    expect(tree['data/keep/a']).toMatchObject({ type: 'file', mode: 0o4751, uid: 7, gid: 8, sha256: createHash('sha256').update(big).digest('hex'), xattrs: { 'user.origin': Buffer.from('lower').toString('hex') } });
+    expect(tree['data/keep']).toMatchObject({ type: 'dir', mode: 0o750 });
+    const [a, link] = await Promise.all([lstat(join(root, 'data/keep/a')), lstat(join(root, 'data/hardlink-to-a'))]);
+    expect(link.ino).toBe(a.ino);
+    expect(a.nlink).toBe(2);
+    expect(a.mtimeMs).toBe(1_600_000_000_250);
+    // A target that is nowhere is still refused, as before.
+    await rm(root, { recursive: true });
+    await mkdir(root);
+    await expect(apply([{ name: 'x', type: 'hardlink', linkname: 'data/missing' }], { whiteouts: 'overlay', parents: [lower] })).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
   it('replaces what is in the way and never writes through a symlink it replaces', async () => {
     await writeFile(join(root, 'becomes-dir'), 'file');
     await mkdir(join(root, 'becomes-file/deep'), { recursive: true });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { CanceledError, InvalidArgumentError } from '@flotilla/errdefs';
 import {
   lgetxattr,
@@ -164,6 +164,54 @@ export async function applyLayer(source: AsyncIterable<Uint8Array>, root: string
     return { op: 'dir', dir, name, mode: 0o755 };
   }
 
+  /**
+   * Overlay mode: a hard link's target that is not in the upper directory but in a lower layer is copied
+   * up first (contents, mode, owner, xattrs, times), as overlayfs does when a link is made on the mounted
+   * snapshot (what containerd's differ writes through): a hard link cannot cross layers. Returns the host
+   * directory the target is in. A target found nowhere is left for the link to fail on.
+   */
+  async function copyUp(target: string, targetParent: string, targetName: string, targetDir: string, what: string): Promise<string> {
+    await queue.flush();
+    if (lstatIfExists(`${root}/${joinPath(targetDir, targetName)}`) !== undefined) return targetDir;
+    for (const lower of parents) {
+      const path = `${lower}/${resolveInRoot(lower, target, { onEscape: 'clamp' })}`;
+      const st = lstatIfExists(path, true);
+      if (st === undefined) continue;
+      if (!st.isFile()) return targetDir;
+      const dir = await parentDir(targetParent, true, what);
+      const head = {
+        op: 'file' as const,
+        dir,
+        name: targetName,
+        mode: Number(st.mode) & 0o7777,
+        size: Number(st.size),
+        uid: Number(st.uid),
+        gid: Number(st.gid),
+        xattrs: await copyableXattrs(path),
+        atime: fromNs(st.atimeNs),
+        mtime: fromNs(st.mtimeNs),
+      };
+      const fh = await open(path, 'r');
+      try {
+        let started = false;
+        for (;;) {
+          const buf = Buffer.allocUnsafe(FILE_PIECE);
+          const { bytesRead } = await fh.read(buf, 0, FILE_PIECE, null);
+          if (bytesRead === 0 && started) break;
+          const data = [buf.subarray(0, bytesRead)];
+          await push(started ? { op: 'data', data } : { ...head, data }, `${what}: copy-up`, bytesRead);
+          started = true;
+          if (bytesRead === 0) break;
+        }
+      } finally {
+        await fh.close();
+      }
+      await queue.flush();
+      return dir;
+    }
+    return targetDir;
+  }
+
   /** Plain mode: an opaque directory keeps only what this layer put in it (so far, as containerd does). */
   async function clearOpaque(dir: string): Promise<void> {
     if (opaqued.has(dir)) return;
@@ -279,7 +327,8 @@ export async function applyLayer(source: AsyncIterable<Uint8Array>, root: string
         const target = entryPath(h.linkname, what);
         if (target === '') throw new InvalidArgumentError(`${what}: the root`);
         const [targetParent, targetName] = splitPath(target);
-        const targetDir = await parentDir(targetParent, false, what);
+        let targetDir = await parentDir(targetParent, false, what);
+        if (overlay && parents.length > 0) targetDir = await copyUp(target, targetParent, targetName, targetDir, what);
         await push({ op: 'link', dir, name, targetDir, targetName, mode: h.mode & 0o7777, ...meta(h) }, h.name);
         return;
       }

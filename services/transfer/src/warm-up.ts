@@ -63,6 +63,37 @@ async function bulkLayer(): Promise<Buffer> {
   return gzipSync(Buffer.concat(parts), { level: 1 });
 }
 
+/**
+ * What a later layer does to the one above, made in memory: a whiteout, an opaque directory, a hard link
+ * to a file of the layer below (which an overlay upper directory must copy up), a hard link within the
+ * layer, a symlink, a setuid file in a new directory. Small, so it is inflated in one call, as most
+ * layers after the first are.
+ */
+async function changesLayer(): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const tar = createTarWriter((chunk) => { parts.push(chunk); });
+  const mtime = { sec: 1_700_000_100, nsec: 0 };
+  const file = async (name: string, text: string, mode = 0o644) => {
+    const data = Buffer.from(text);
+    await tar.writeHeader({ name, type: 'file', mode, size: data.length, mtime });
+    await tar.write(data);
+  };
+  await tar.writeHeader({ name: 'usr/', type: 'directory', mode: 0o755, mtime });
+  await tar.writeHeader({ name: 'usr/bin/', type: 'directory', mode: 0o755, mtime });
+  await file('usr/bin/.wh.cmd0', '');
+  await tar.writeHeader({ name: 'usr/bin/tool-link', type: 'hardlink', linkname: 'usr/bin/tool', mode: 0o755, mtime });
+  await file('usr/bin/new', 'new\n', 0o755);
+  await tar.writeHeader({ name: 'usr/bin/new-link', type: 'hardlink', linkname: 'usr/bin/new', mode: 0o755, mtime });
+  await tar.writeHeader({ name: 'usr/bin/new-alias', type: 'symlink', linkname: 'new', mtime });
+  await tar.writeHeader({ name: 'usr/share/', type: 'directory', mode: 0o755, mtime });
+  await file('usr/share/.wh..wh..opq', '');
+  await file('usr/share/only', 'only\n');
+  await tar.writeHeader({ name: 'usr/lib/', type: 'directory', mode: 0o755, mtime });
+  await file('usr/lib/setuid', 'x', 0o4755);
+  await tar.end();
+  return gzipSync(Buffer.concat(parts));
+}
+
 const bind = (source: string, ro = false): Mount[] => [{ type: 'bind', source, target: '', options: ['rbind', ro ? 'ro' : 'rw'] }];
 
 /**
@@ -71,8 +102,9 @@ const bind = (source: string, ro = false): Mount[] => [{ type: 'bind', source, t
  * directory), and through the Diff client: a base layer and a change layer (whiteouts, an opaque
  * directory) made by Diff, then applied by Apply onto a bind-mounted snapshot and into an overlay
  * snapshot's upper directory, then a Diff of that overlay snapshot; last, a layer shaped like a real base
- * layer (bulkLayer) applied onto a bind mount, once inflating it and once inflated ahead (layer-prefetch.ts).
- * Every mount it makes it unmounts.
+ * layer (bulkLayer) applied onto a bind mount, once inflating it and once inflated ahead (layer-prefetch.ts),
+ * and a layer of changes to it (changesLayer) into an overlay upper directory above it. Every mount it
+ * makes it unmounts.
  */
 export async function warmUpDiff(ctx: WarmUpContext): Promise<void> {
   const dir = (name: string) => join(ctx.scratch, name);
@@ -128,6 +160,21 @@ export async function warmUpDiff(ctx: WarmUpContext): Promise<void> {
     prefetcher.prefetch(bulkDigest);
     await mkdir(dir('bulk-inflated'));
     await diff.apply({ diff: bulkDesc, mounts: mountsToProto(bind(dir('bulk-inflated'))) }, call);
+
+    // A later layer onto it, into an overlay snapshot's upper directory, as a pull's next layers go.
+    const changes = await changesLayer();
+    const changesDigest = `sha256:${createHash('sha256').update(changes).digest('hex')}`;
+    const cw = await store.writer({ ref: 'warm-up-changes', total: changes.length, expected: changesDigest });
+    await cw.write(changes);
+    await cw.commit(changes.length, changesDigest);
+    for (const d of ['changes-upper', 'changes-work']) await mkdir(dir(d));
+    const onBulk: Mount[] = [{
+      type: 'overlay',
+      source: 'overlay',
+      target: '',
+      options: [`workdir=${dir('changes-work')}`, `upperdir=${dir('changes-upper')}`, `lowerdir=${dir('bulk')}`],
+    }];
+    await diff.apply({ diff: { mediaType: MEDIA_TYPE_LAYER_GZIP, digest: changesDigest, size: BigInt(changes.length) }, mounts: mountsToProto(onBulk) }, call);
   } finally {
     channel.close();
     prefetcher.close();
