@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { createLogger } from '@flotilla/log';
 import { createLayerPrefetcher, type LayerPrefetcher } from './layer-prefetch.js';
@@ -125,4 +126,14 @@ describe('layer prefetcher', () => {
     });
     expect(policies.filter((x) => x === 5).length).toBe(1);
   });
+
+  it('inflates nothing, and holds nothing, when its worker cannot start', async () => {
+    p = createLayerPrefetcher({ dir, log, minBlobBytes: 1024, watch: false, waitMs: 10_000, nativeUrl: pathToFileURL(join(dir, 'missing.js')).href });
+    const d = commit(gzipSync(tarLike(1 << 20)));
+    p.prefetch(d);
+    expect(await p.take(d)).toBeUndefined(); // answered by the failure, not by the 10 s wait
+    p.prefetch(d);
+    expect(await p.take(d)).toBeUndefined();
+    expect(p.heldBytes).toBe(0);
+  }, 5000);
 });

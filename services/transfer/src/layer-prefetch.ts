@@ -66,6 +66,8 @@ export interface LayerPrefetchOptions {
   readonly keepMs?: number;
   /** Watch the blob directory for new blobs (default); false only inflates what prefetch() is given. */
   readonly watch?: boolean;
+  /** Where the worker loads @flotilla/native from (a file URL); tests point it elsewhere. */
+  readonly nativeUrl?: string;
 }
 
 const BLOB_NAME = /^[0-9a-f]{64}$/;
@@ -100,7 +102,7 @@ import(workerData.native).then((native) => {
       if (fd !== undefined) closeSync(fd);
     }
   });
-}, (err) => parentPort.postMessage({ warning: String(err) }));
+}, (err) => parentPort.postMessage({ fatal: String(err) }));
 `;
 
 interface Entry {
@@ -118,6 +120,7 @@ interface Answer {
   skip?: boolean;
   error?: string;
   warning?: string;
+  fatal?: string;
 }
 
 export function createLayerPrefetcher(opts: LayerPrefetchOptions): LayerPrefetcher {
@@ -133,6 +136,15 @@ export function createLayerPrefetcher(opts: LayerPrefetchOptions): LayerPrefetch
   let nextId = 1;
   let held = 0;
   let worker: Worker | undefined;
+  /** Set when the worker cannot run at all: nothing is inflated ahead from then on. */
+  let disabled = false;
+
+  const dropAll = () => {
+    for (const [digest, e] of [...entries]) {
+      drop(digest, e);
+      e.settle();
+    }
+  };
 
   const drop = (digest: string, e: Entry) => {
     if (entries.get(digest) === e) entries.delete(digest);
@@ -145,6 +157,14 @@ export function createLayerPrefetcher(opts: LayerPrefetchOptions): LayerPrefetch
   const onAnswer = (a: Answer) => {
     if (a.warning !== undefined) {
       opts.log.warn({ reason: a.warning }, 'layers are inflated ahead at normal priority');
+      return;
+    }
+    if (a.fatal !== undefined) {
+      opts.log.warn({ reason: a.fatal }, 'layers are not inflated ahead: the worker could not start');
+      disabled = true;
+      dropAll();
+      void worker?.terminate();
+      worker = undefined;
       return;
     }
     const digest = a.id !== undefined ? byId.get(a.id) : undefined;
@@ -167,7 +187,7 @@ export function createLayerPrefetcher(opts: LayerPrefetchOptions): LayerPrefetch
 
   const workerFor = (): Worker => {
     if (worker !== undefined) return worker;
-    const native = pathToFileURL(createRequire(import.meta.url).resolve('@flotilla/native')).href;
+    const native = opts.nativeUrl ?? pathToFileURL(createRequire(import.meta.url).resolve('@flotilla/native')).href;
     const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { native } });
     w.unref();
     w.on('message', onAnswer);
@@ -175,7 +195,7 @@ export function createLayerPrefetcher(opts: LayerPrefetchOptions): LayerPrefetch
       opts.log.warn({ err }, 'the layer inflating worker failed');
       if (worker === w) worker = undefined;
       // Nothing under way will be answered: let whoever waits go on without it.
-      for (const [digest, e] of entries) {
+      for (const [digest, e] of [...entries]) {
         if (e.layer === undefined) {
           drop(digest, e);
           e.settle();
@@ -187,7 +207,7 @@ export function createLayerPrefetcher(opts: LayerPrefetchOptions): LayerPrefetch
   };
 
   function prefetch(digest: string): void {
-    if (entries.has(digest) || !digest.startsWith('sha256:')) return;
+    if (disabled || entries.has(digest) || !digest.startsWith('sha256:')) return;
     let settle!: () => void;
     const answered = new Promise<void>((resolve) => { settle = resolve; });
     const e: Entry = { id: nextId++, answered, settle };
@@ -228,10 +248,7 @@ export function createLayerPrefetcher(opts: LayerPrefetchOptions): LayerPrefetch
     },
     close() {
       watcher?.close();
-      for (const [digest, e] of [...entries]) {
-        drop(digest, e);
-        e.settle();
-      }
+      dropAll();
       void worker?.terminate();
       worker = undefined;
     },
