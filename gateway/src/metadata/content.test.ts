@@ -64,7 +64,7 @@ describe('namespaced content', () => {
     await expect(cs.delete(digest)).rejects.toBeInstanceOf(NotFoundError);
   });
 
-  it('lists a namespace\'s own ingests, filtered by ref, from one listing of the backend', async () => {
+  it('lists a namespace\'s own ingests: those it is writing from its writers, the others from one listing of the backend', async () => {
     const a = content.store('a');
     const b = content.store('b');
     const writers = [await a.writer({ ref: 'one', total: 10 }), await a.writer({ ref: 'two', total: 10 }), await b.writer({ ref: 'one', total: 10 })];
@@ -76,13 +76,21 @@ describe('namespaced content', () => {
     const status = backend.status.bind(backend);
     backend.listStatuses = (...args) => { listings++; return list(...args); };
     backend.status = (...args) => { statuses++; return status(...args); };
-    const all = await a.listStatuses();
-    expect(all.map((s) => [s.ref, s.offset, s.total]).sort()).toEqual([['one', 5, 10], ['two', 0, 10]]);
-    expect(await a.listStatuses(['ref==two'])).toMatchObject([{ ref: 'two', offset: 0 }]);
-    expect((await b.listStatuses()).map((s) => [s.ref, s.offset])).toEqual([['one', 3]]);
-    expect(await content.store('empty').listStatuses()).toEqual([]);
-    expect([listings, statuses]).toEqual([3, 0]);
+    const check = async () => {
+      const all = await a.listStatuses();
+      expect(all.map((s) => [s.ref, s.offset, s.total]).sort()).toEqual([['one', 5, 10], ['two', 0, 10]]);
+      expect(await a.listStatuses(['ref==two'])).toMatchObject([{ ref: 'two', offset: 0 }]);
+      expect((await b.listStatuses()).map((s) => [s.ref, s.offset])).toEqual([['one', 3]]);
+      expect(await a.status('one')).toMatchObject({ ref: 'one', offset: 5, total: 10 });
+      expect(await content.store('empty').listStatuses()).toEqual([]);
+    };
+    // Open here: answered by the writers, the content process is not asked.
+    await check();
+    expect([listings, statuses]).toEqual([0, 0]);
+    // Closed (to be resumed later): from the backend, one listing per call.
     for (const w of writers) await w.close();
+    await check();
+    expect([listings, statuses]).toEqual([3, 1]);
   });
 
   it('answers AlreadyExists for a blob the namespace holds, and publishes nothing for it', async () => {

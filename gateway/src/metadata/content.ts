@@ -101,6 +101,13 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
   const made = async (bref: string) => {
     await making.get(bref)?.catch(() => {});
   };
+  /**
+   * The status of each ingest whose writer this gateway made and holds open, by backend ref: what the
+   * client has been told (bytes accepted, when), answered without asking the content process. Clients
+   * poll ListStatuses while they write (ctr every 100 ms), and each poll was a round trip into the process
+   * busy with those very writes.
+   */
+  const live = new Map<string, () => Status>();
   const q = {
     ensureNs: db.prepare('INSERT OR IGNORE INTO namespaces (name, created_at, updated_at) VALUES (?, ?, ?)'),
     get: db.prepare('SELECT digest, size, created_at, updated_at FROM content WHERE namespace = ? AND digest = ?'),
@@ -234,6 +241,8 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
       async status(ref) {
         const ing = q.ingest.get(ns, ref) as IngestRow | undefined;
         if (!ing) throw new NotFoundError(`reference ${ref}`);
+        const here = live.get(ing.bref);
+        if (here !== undefined) return { ...here(), ref };
         await made(ing.bref);
         const st = await backend.status(ing.bref);
         return asRecorded(st, ref, ing);
@@ -243,12 +252,18 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
         const match = compileFilters(filters);
         const rows = (q.ingests.all(ns) as (IngestRow & { ref: string })[]).filter((r) => match({ ref: r.ref }));
         if (rows.length === 0) return [];
-        await Promise.all(rows.map((r) => made(r.bref)));
-        // One listing of the backend rather than a Status call per ingest: clients poll this while they
-        // write (ctr's progress, every 100 ms), so it runs beside the writes it reports on.
-        const byBackendRef = new Map((await backend.listStatuses()).map((st) => [st.ref, st]));
+        const elsewhere = rows.filter((r) => !live.has(r.bref));
+        await Promise.all(elsewhere.map((r) => made(r.bref)));
+        // One listing of the backend rather than a Status call per ingest, and none when every ingest is
+        // written through this gateway now.
+        const byBackendRef = new Map(elsewhere.length === 0 ? [] : (await backend.listStatuses()).map((st) => [st.ref, st]));
         const out: Status[] = [];
         for (const row of rows) {
+          const here = live.get(row.bref);
+          if (here !== undefined) {
+            out.push({ ...here(), ref: row.ref });
+            continue;
+          }
           const st = byBackendRef.get(row.bref);
           // Gone from the backend (aborted meanwhile): not an ingest any more.
           if (st === undefined) continue;
@@ -333,7 +348,10 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
         // surfaces there. An ingest that already existed may hold bytes: its offset comes from the backend.
         let opening: Promise<void> | undefined;
         let pending = false;
+        // Bytes this writer has accepted: for a new ingest, all it holds.
+        let accepted = 0;
         if (fresh && !sharedFrom) {
+          live.set(bref, () => ({ ref: w.ref, offset: accepted, total, expected: '', startedAt: started, updatedAt: acceptedAt ?? started }));
           opening = creating;
           pending = true;
           making.set(bref, creating);
@@ -383,16 +401,23 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
               await copyFrom(total);
             }
             await inner!.write(data);
+            accepted += writeDataLength(data);
             acceptedAt = new Date();
           },
           async truncate(size) {
             await opened();
-            if (inner) return inner.truncate(size);
+            if (inner) {
+              await inner.truncate(size);
+              accepted = size;
+              return;
+            }
             await copyFrom(size);
           },
           async commit(size, commitExpected, commitOpts) {
             const labels = commitOpts?.labels ?? {};
             validateLabels(labels);
+            // Committed or not, the writer is done (containerd's contract): its status is the backend's again.
+            live.delete(bref);
             await opened();
             let actual: string;
             let actualSize: number;
@@ -422,6 +447,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
             events.publish(ns, '/content/create', ContentCreateSchema, { digest: actual!, size: BigInt(actualSize!) });
           },
           async close() {
+            live.delete(bref);
             if (acceptedAt) q.touchIngest.run(acceptedAt.getTime(), ns, w.ref);
             // A backend writer that could not be made has nothing to close; its error went to the caller.
             await opened().catch(() => {});
