@@ -348,9 +348,10 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
         // surfaces there. An ingest that already existed may hold bytes: its offset comes from the backend.
         let opening: Promise<void> | undefined;
         let pending = false;
-        // Bytes this writer has accepted: for a new ingest, all it holds.
+        // Bytes this writer has accepted: for a new ingest (tracked), all it holds.
         let accepted = 0;
-        if (fresh && !sharedFrom) {
+        const tracked = fresh && !sharedFrom;
+        if (tracked) {
           live.set(bref, () => ({ ref: w.ref, offset: accepted, total, expected: '', startedAt: started, updatedAt: acceptedAt ?? started }));
           opening = creating;
           pending = true;
@@ -428,12 +429,14 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
                 actual = expected;
                 actualSize = total;
               } else {
-                const st = await inner.status();
-                if (size !== 0 && size !== st.offset) {
+                // A new ingest holds what this writer accepted: known without waiting for the backend to
+                // confirm the last writes, which the commit, sent right behind them, waits for anyway.
+                const held = tracked ? accepted : (await inner.status()).offset;
+                if (size !== 0 && size !== held) {
                   await inner.close();
-                  throw new FailedPreconditionError(`${JSON.stringify(w.ref)} failed size validation: ${st.offset} != ${size}`);
+                  throw new FailedPreconditionError(`${JSON.stringify(w.ref)} failed size validation: ${held} != ${size}`);
                 }
-                actualSize = st.offset;
+                actualSize = held;
                 try {
                   await inner.commit(actualSize, commitExpected);
                 } catch (err) {

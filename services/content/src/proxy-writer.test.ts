@@ -8,6 +8,7 @@ import { writeDataLength } from './write-data.js';
 
 /** A server that answers every request at once: WRITEs with the offset after them and a digest naming it. */
 function fakeServer(): { transport: WriteTransport; actions: string[] } {
+  // What the writer did, in order: 'WRITE', 'STAT', 'COMMIT' sent, 'read' for each answer it read.
   const actions: string[] = [];
   const queue: WriteContentResponse[] = [];
   let offset = 0;
@@ -31,7 +32,11 @@ function fakeServer(): { transport: WriteTransport; actions: string[] } {
         updatedAt: timestampFromDate(started),
       }));
     },
-    next: async () => queue.shift(),
+    next: async () => {
+      const r = queue.shift();
+      if (r !== undefined && actions.includes('COMMIT')) actions.push('read');
+      return r;
+    },
     end() {},
   };
   return { transport, actions };
@@ -55,5 +60,16 @@ describe('openRemoteWriter', () => {
     await w.write(Buffer.alloc(10));
     expect((await w.status()).offset).toBe(10);
     expect(actions).toEqual(['STAT', 'WRITE', 'STAT']);
+  });
+
+  it('sends COMMIT right behind the WRITEs it has not heard back about, then reads every answer in order', async () => {
+    const { transport, actions } = fakeServer();
+    const w = await openRemoteWriter(transport, { ref: 'r', total: 25 }, 4, true);
+    await w.write(Buffer.alloc(10));
+    await w.write(Buffer.alloc(15));
+    await w.commit(25, '');
+    // Both WRITE answers are read after COMMIT went out; COMMIT's answer last.
+    expect(actions).toEqual(['STAT', 'WRITE', 'WRITE', 'COMMIT', 'read', 'read', 'read']);
+    expect(w.digest()).toBe('sha256:at-25');
   });
 });

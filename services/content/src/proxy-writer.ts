@@ -57,11 +57,16 @@ export async function openRemoteWriter(transport: WriteTransport, opts: WriterOp
     while (unanswered.length > 0) await settleOne();
   }
 
-  async function roundTrip(req: { readonly write: { offset: number; data: Uint8Array } } | { readonly request: WriteRequestInit }): Promise<WriteContentResponse> {
+  /**
+   * One request and its answer. Every request is answered in order after the WRITEs before it; `behind`
+   * sends it at once, right behind them, instead of after their answers, so the server goes on to it
+   * without waiting for a round trip (a COMMIT, which needs every byte written anyway).
+   */
+  async function roundTrip(req: { readonly write: { offset: number; data: Uint8Array } } | { readonly request: WriteRequestInit }, behind = false): Promise<WriteContentResponse> {
     if (!open) throw new FailedPreconditionError(`writer for ref ${ref} is closed`);
-    // Every other request is answered in order after the WRITEs before it.
+    if (behind) transport.send(req);
     await settleAll();
-    transport.send(req);
+    if (!behind) transport.send(req);
     let resp: WriteContentResponse | undefined;
     try {
       resp = await transport.next();
@@ -146,7 +151,7 @@ export async function openRemoteWriter(transport: WriteTransport, opts: WriterOp
             expected,
             labels: copts?.labels ? { ...copts.labels } : {},
           },
-        });
+        }, true);
         const committed = Number(resp.offset);
         if (size !== 0 && committed !== size) throw new FailedPreconditionError(`unexpected size: ${committed} != ${size}`);
         if (expected !== '' && resp.digest !== expected) throw new FailedPreconditionError(`unexpected digest: ${resp.digest} != ${expected}`);
