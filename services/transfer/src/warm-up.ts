@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, link, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
-import { createTarWriter } from '@flotilla/archive';
+import { createTarWriter, type TarWriter } from '@flotilla/archive';
 import { join } from 'node:path';
 import { Metadata } from 'nice-grpc';
 import { Diff } from '@flotilla/proto/containerd/services/diff/v1/diff_pb';
@@ -38,6 +38,24 @@ async function changeTree(root: string): Promise<void> {
   await writeFile(join(root, 'etc/conf.d/c'), 'c\n');
 }
 
+/** A gzip layer of the tar `fill` writes, made in memory. */
+async function gzippedTar(fill: (tar: TarWriter) => Promise<void>, level?: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const tar = createTarWriter((chunk) => { parts.push(chunk); });
+  await fill(tar);
+  await tar.end();
+  return gzipSync(Buffer.concat(parts), level !== undefined ? { level } : {});
+}
+
+/** Store `bytes` as a committed blob; its descriptor as a gzip layer. */
+async function putLayer(store: ContentStore, ref: string, bytes: Buffer): Promise<{ mediaType: string; digest: string; size: bigint }> {
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const w = await store.writer({ ref, total: bytes.length, expected: digest });
+  await w.write(bytes);
+  await w.commit(bytes.length, digest);
+  return { mediaType: MEDIA_TYPE_LAYER_GZIP, digest, size: BigInt(bytes.length) };
+}
+
 /**
  * A layer shaped like a real base layer, made in memory: a few hundred symlinks and small files (busybox's
  * applets) and a file of a few MiB that does not compress, so that it is read and inflated as a stream, in
@@ -45,22 +63,20 @@ async function changeTree(root: string): Promise<void> {
  * first base layer a fresh process applied took about 40% longer than the same layer applied again.
  */
 async function bulkLayer(): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  const tar = createTarWriter((chunk) => { parts.push(chunk); });
-  const mtime = { sec: 1_700_000_000, nsec: 0 };
-  await tar.writeHeader({ name: 'usr/', type: 'directory', mode: 0o755, mtime });
-  await tar.writeHeader({ name: 'usr/bin/', type: 'directory', mode: 0o755, mtime });
-  const big = randomBytes(2 << 20);
-  await tar.writeHeader({ name: 'usr/bin/tool', type: 'file', mode: 0o755, size: big.length, mtime });
-  await tar.write(big);
-  for (let i = 0; i < 300; i++) await tar.writeHeader({ name: `usr/bin/cmd${i}`, type: 'symlink', linkname: 'tool', mtime });
-  for (let i = 0; i < 50; i++) {
-    const data = Buffer.from(`${i}\n`);
-    await tar.writeHeader({ name: `usr/share/f${i}`, type: 'file', mode: 0o644, size: data.length, mtime });
-    await tar.write(data);
-  }
-  await tar.end();
-  return gzipSync(Buffer.concat(parts), { level: 1 });
+  return gzippedTar(async (tar) => {
+    const mtime = { sec: 1_700_000_000, nsec: 0 };
+    await tar.writeHeader({ name: 'usr/', type: 'directory', mode: 0o755, mtime });
+    await tar.writeHeader({ name: 'usr/bin/', type: 'directory', mode: 0o755, mtime });
+    const big = randomBytes(2 << 20);
+    await tar.writeHeader({ name: 'usr/bin/tool', type: 'file', mode: 0o755, size: big.length, mtime });
+    await tar.write(big);
+    for (let i = 0; i < 300; i++) await tar.writeHeader({ name: `usr/bin/cmd${i}`, type: 'symlink', linkname: 'tool', mtime });
+    for (let i = 0; i < 50; i++) {
+      const data = Buffer.from(`${i}\n`);
+      await tar.writeHeader({ name: `usr/share/f${i}`, type: 'file', mode: 0o644, size: data.length, mtime });
+      await tar.write(data);
+    }
+  }, 1);
 }
 
 /**
@@ -70,31 +86,36 @@ async function bulkLayer(): Promise<Buffer> {
  * layers after the first are.
  */
 async function changesLayer(): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  const tar = createTarWriter((chunk) => { parts.push(chunk); });
-  const mtime = { sec: 1_700_000_100, nsec: 0 };
-  const file = async (name: string, text: string, mode = 0o644) => {
-    const data = Buffer.from(text);
-    await tar.writeHeader({ name, type: 'file', mode, size: data.length, mtime });
-    await tar.write(data);
-  };
-  await tar.writeHeader({ name: 'usr/', type: 'directory', mode: 0o755, mtime });
-  await tar.writeHeader({ name: 'usr/bin/', type: 'directory', mode: 0o755, mtime });
-  await file('usr/bin/.wh.cmd0', '');
-  await tar.writeHeader({ name: 'usr/bin/tool-link', type: 'hardlink', linkname: 'usr/bin/tool', mode: 0o755, mtime });
-  await file('usr/bin/new', 'new\n', 0o755);
-  await tar.writeHeader({ name: 'usr/bin/new-link', type: 'hardlink', linkname: 'usr/bin/new', mode: 0o755, mtime });
-  await tar.writeHeader({ name: 'usr/bin/new-alias', type: 'symlink', linkname: 'new', mtime });
-  await tar.writeHeader({ name: 'usr/share/', type: 'directory', mode: 0o755, mtime });
-  await file('usr/share/.wh..wh..opq', '');
-  await file('usr/share/only', 'only\n');
-  await tar.writeHeader({ name: 'usr/lib/', type: 'directory', mode: 0o755, mtime });
-  await file('usr/lib/setuid', 'x', 0o4755);
-  await tar.end();
-  return gzipSync(Buffer.concat(parts));
+  return gzippedTar(async (tar) => {
+    const mtime = { sec: 1_700_000_100, nsec: 0 };
+    const file = async (name: string, text: string, mode = 0o644) => {
+      const data = Buffer.from(text);
+      await tar.writeHeader({ name, type: 'file', mode, size: data.length, mtime });
+      await tar.write(data);
+    };
+    await tar.writeHeader({ name: 'usr/', type: 'directory', mode: 0o755, mtime });
+    await tar.writeHeader({ name: 'usr/bin/', type: 'directory', mode: 0o755, mtime });
+    await file('usr/bin/.wh.cmd0', '');
+    await tar.writeHeader({ name: 'usr/bin/tool-link', type: 'hardlink', linkname: 'usr/bin/tool', mode: 0o755, mtime });
+    await file('usr/bin/new', 'new\n', 0o755);
+    await tar.writeHeader({ name: 'usr/bin/new-link', type: 'hardlink', linkname: 'usr/bin/new', mode: 0o755, mtime });
+    await tar.writeHeader({ name: 'usr/bin/new-alias', type: 'symlink', linkname: 'new', mtime });
+    await tar.writeHeader({ name: 'usr/share/', type: 'directory', mode: 0o755, mtime });
+    await file('usr/share/.wh..wh..opq', '');
+    await file('usr/share/only', 'only\n');
+    await tar.writeHeader({ name: 'usr/lib/', type: 'directory', mode: 0o755, mtime });
+    await file('usr/lib/setuid', 'x', 0o4755);
+  });
 }
 
 const bind = (source: string, ro = false): Mount[] => [{ type: 'bind', source, target: '', options: ['rbind', ro ? 'ro' : 'rw'] }];
+/** An overlay snapshot's mounts: `upper` over `lower`, with its work directory. */
+const overlayOn = (lower: string, upper: string, work: string): Mount[] => [{
+  type: 'overlay',
+  source: 'overlay',
+  target: '',
+  options: [`workdir=${work}`, `upperdir=${upper}`, `lowerdir=${lower}`],
+}];
 
 /**
  * The diff service's warm-up (Registration.warmUp). Scratch content and diff services on a scratch socket,
@@ -138,43 +159,23 @@ export async function warmUpDiff(ctx: WarmUpContext): Promise<void> {
     const changeLayer = (await diff.diff({ left: mountsToProto(bind(dir('base'), true)), right: mountsToProto(bind(dir('changed'), true)), mediaType: MEDIA_TYPE_LAYER_GZIP }, call)).diff;
 
     await diff.apply({ diff: baseLayer, mounts: mountsToProto(bind(dir('applied'))) }, call);
-    const overlay: Mount[] = [{
-      type: 'overlay',
-      source: 'overlay',
-      target: '',
-      options: [`workdir=${dir('work')}`, `upperdir=${dir('upper')}`, `lowerdir=${dir('applied')}`],
-    }];
+    const overlay = overlayOn(dir('applied'), dir('upper'), dir('work'));
     await diff.apply({ diff: changeLayer, mounts: mountsToProto(overlay) }, call);
     await diff.diff({ left: mountsToProto(bind(dir('applied'), true)), right: mountsToProto(overlay), mediaType: MEDIA_TYPE_LAYER_GZIP }, call);
 
     // A real base layer's shape, onto a bind-mounted snapshot as a pull's first layer goes.
-    const bulk = await bulkLayer();
-    const bulkDigest = `sha256:${createHash('sha256').update(bulk).digest('hex')}`;
-    const w = await store.writer({ ref: 'warm-up-bulk', total: bulk.length, expected: bulkDigest });
-    await w.write(bulk);
-    await w.commit(bulk.length, bulkDigest);
-    const bulkDesc = { mediaType: MEDIA_TYPE_LAYER_GZIP, digest: bulkDigest, size: BigInt(bulk.length) };
+    const bulkDesc = await putLayer(store, 'warm-up-bulk', await bulkLayer());
     await mkdir(dir('bulk'));
     await diff.apply({ diff: bulkDesc, mounts: mountsToProto(bind(dir('bulk'))) }, call);
     // Again, inflated ahead as the prefetcher does for a pull's layers.
-    prefetcher.prefetch(bulkDigest);
+    prefetcher.prefetch(bulkDesc.digest);
     await mkdir(dir('bulk-inflated'));
     await diff.apply({ diff: bulkDesc, mounts: mountsToProto(bind(dir('bulk-inflated'))) }, call);
 
     // A later layer onto it, into an overlay snapshot's upper directory, as a pull's next layers go.
-    const changes = await changesLayer();
-    const changesDigest = `sha256:${createHash('sha256').update(changes).digest('hex')}`;
-    const cw = await store.writer({ ref: 'warm-up-changes', total: changes.length, expected: changesDigest });
-    await cw.write(changes);
-    await cw.commit(changes.length, changesDigest);
+    const changesDesc = await putLayer(store, 'warm-up-changes', await changesLayer());
     for (const d of ['changes-upper', 'changes-work']) await mkdir(dir(d));
-    const onBulk: Mount[] = [{
-      type: 'overlay',
-      source: 'overlay',
-      target: '',
-      options: [`workdir=${dir('changes-work')}`, `upperdir=${dir('changes-upper')}`, `lowerdir=${dir('bulk')}`],
-    }];
-    await diff.apply({ diff: { mediaType: MEDIA_TYPE_LAYER_GZIP, digest: changesDigest, size: BigInt(changes.length) }, mounts: mountsToProto(onBulk) }, call);
+    await diff.apply({ diff: changesDesc, mounts: mountsToProto(overlayOn(dir('bulk'), dir('changes-upper'), dir('changes-work'))) }, call);
   } finally {
     channel.close();
     prefetcher.close();
