@@ -74,8 +74,9 @@ const BLOB_NAME = /^[0-9a-f]{64}$/;
 
 /**
  * The worker: one job at a time, each a whole blob read and inflated synchronously (on its own thread,
- * under SCHED_IDLE). Answers `{ id, tar }` (the buffer transferred, not copied), `{ id, skip }` for a blob
- * out of bounds or not gzip, `{ id, error }` for one it could not read or inflate.
+ * under SCHED_IDLE). Answers `{ digest, tar }` (the buffer transferred, not copied), `{ digest }` alone for
+ * a blob out of bounds or not gzip, `{ digest, error }` for one it could not read or inflate. A blob is
+ * named by its digest, so any answer about a digest serves whoever waits for it.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -83,21 +84,21 @@ const { openSync, fstatSync, readSync, closeSync } = require('node:fs');
 const { gunzipSync } = require('node:zlib');
 import(workerData.native).then((native) => {
   try { native.setThreadIdle(); } catch (err) { parentPort.postMessage({ warning: String(err && err.message || err) }); }
-  parentPort.on('message', ({ id, path, minBytes, maxBytes, maxOut }) => {
+  parentPort.on('message', ({ digest, path, minBytes, maxBytes, maxOut }) => {
     let fd;
     try {
       fd = openSync(path, 'r');
       const size = fstatSync(fd).size;
-      if (size < minBytes || size > maxBytes) return parentPort.postMessage({ id, skip: true });
+      if (size < minBytes || size > maxBytes) return parentPort.postMessage({ digest });
       const blob = Buffer.allocUnsafeSlow(size);
       let got = 0;
       while (got < size) { const n = readSync(fd, blob, got, size - got, got); if (n === 0) break; got += n; }
-      if (got < 3 || blob[0] !== 0x1f || blob[1] !== 0x8b || blob[2] !== 0x08) return parentPort.postMessage({ id, skip: true });
+      if (got < 3 || blob[0] !== 0x1f || blob[1] !== 0x8b || blob[2] !== 0x08) return parentPort.postMessage({ digest });
       const tar = gunzipSync(blob.subarray(0, got), { maxOutputLength: maxOut });
       const whole = tar.byteOffset === 0 && tar.byteLength === tar.buffer.byteLength;
-      parentPort.postMessage({ id, tar }, whole ? [tar.buffer] : []);
+      parentPort.postMessage({ digest, tar }, whole ? [tar.buffer] : []);
     } catch (err) {
-      parentPort.postMessage({ id, error: String(err && (err.code || err.message) || err) });
+      parentPort.postMessage({ digest, error: String(err && (err.code || err.message) || err) });
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
@@ -106,7 +107,6 @@ import(workerData.native).then((native) => {
 `;
 
 interface Entry {
-  readonly id: number;
   layer?: PrefetchedLayer;
   /** Settled when the worker has answered. */
   readonly answered: Promise<void>;
@@ -115,9 +115,8 @@ interface Entry {
 }
 
 interface Answer {
-  id?: number;
+  digest?: string;
   tar?: Uint8Array;
-  skip?: boolean;
   error?: string;
   warning?: string;
   fatal?: string;
@@ -132,26 +131,24 @@ export function createLayerPrefetcher(opts: LayerPrefetchOptions): LayerPrefetch
   const keepMs = opts.keepMs ?? 60_000;
   const blobs = join(opts.dir, 'blobs', 'sha256');
   const entries = new Map<string, Entry>();
-  const byId = new Map<number, string>();
-  let nextId = 1;
   let held = 0;
   let worker: Worker | undefined;
   /** Set when the worker cannot run at all: nothing is inflated ahead from then on. */
   let disabled = false;
 
-  const dropAll = () => {
-    for (const [digest, e] of [...entries]) {
-      drop(digest, e);
-      e.settle();
-    }
-  };
-
   const drop = (digest: string, e: Entry) => {
     if (entries.get(digest) === e) entries.delete(digest);
-    byId.delete(e.id);
     if (e.timer !== undefined) clearTimeout(e.timer);
     if (e.layer !== undefined) held -= e.layer.size;
     e.layer = undefined;
+  };
+  /** Drop the entries `which` picks (all by default) and let whoever waits for them go on without them. */
+  const dropAll = (which: (e: Entry) => boolean = () => true) => {
+    for (const [digest, e] of [...entries]) {
+      if (!which(e)) continue;
+      drop(digest, e);
+      e.settle();
+    }
   };
 
   const onAnswer = (a: Answer) => {
@@ -167,10 +164,10 @@ export function createLayerPrefetcher(opts: LayerPrefetchOptions): LayerPrefetch
       worker = undefined;
       return;
     }
-    const digest = a.id !== undefined ? byId.get(a.id) : undefined;
+    const digest = a.digest;
     const e = digest !== undefined ? entries.get(digest) : undefined;
-    if (digest === undefined || e === undefined || e.id !== a.id) return; // taken or dropped meanwhile
-    byId.delete(e.id);
+    // Taken or dropped meanwhile, or already answered (asked for twice).
+    if (digest === undefined || e === undefined || e.layer !== undefined) return;
     if (a.tar !== undefined && held + a.tar.byteLength <= maxTotal) {
       const tar = Buffer.from(a.tar.buffer, a.tar.byteOffset, a.tar.byteLength);
       e.layer = { chunks: [tar], size: tar.length };
@@ -195,12 +192,7 @@ export function createLayerPrefetcher(opts: LayerPrefetchOptions): LayerPrefetch
       opts.log.warn({ err }, 'the layer inflating worker failed');
       if (worker === w) worker = undefined;
       // Nothing under way will be answered: let whoever waits go on without it.
-      for (const [digest, e] of [...entries]) {
-        if (e.layer === undefined) {
-          drop(digest, e);
-          e.settle();
-        }
-      }
+      dropAll((e) => e.layer === undefined);
     });
     worker = w;
     return w;
@@ -210,10 +202,9 @@ export function createLayerPrefetcher(opts: LayerPrefetchOptions): LayerPrefetch
     if (disabled || entries.has(digest) || !digest.startsWith('sha256:')) return;
     let settle!: () => void;
     const answered = new Promise<void>((resolve) => { settle = resolve; });
-    const e: Entry = { id: nextId++, answered, settle };
+    const e: Entry = { answered, settle };
     entries.set(digest, e);
-    byId.set(e.id, digest);
-    workerFor().postMessage({ id: e.id, path: join(blobs, digest.slice('sha256:'.length)), minBytes: minBlob, maxBytes: maxBlob, maxOut: maxLayer });
+    workerFor().postMessage({ digest, path: join(blobs, digest.slice('sha256:'.length)), minBytes: minBlob, maxBytes: maxBlob, maxOut: maxLayer });
   }
 
   let watcher: FSWatcher | undefined;
