@@ -148,6 +148,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
     if (!r) throw new NotFoundError(`content digest ${digest}`);
     return r;
   };
+  const infoOf = (ns: string, digest: string): Info => toInfo(row(ns, digest), labelsOf(ns, digest));
   const ensureNs = (ns: string) => {
     const now = Date.now();
     q.ensureNs.run(ns, now, now);
@@ -176,7 +177,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
 
     return {
       async info(digest) {
-        return toInfo(row(ns, digest), labelsOf(ns, digest));
+        return infoOf(ns, digest);
       },
 
       async update(info, fieldpaths = []) {
@@ -348,11 +349,17 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
         // surfaces there. An ingest that already existed may hold bytes: its offset comes from the backend.
         let opening: Promise<void> | undefined;
         let pending = false;
+        // When this writer last took bytes. Writes to the backend are pipelined (the client is answered once
+        // the gateway has the bytes), so the backend stamps its updatedAt a little later; the client's view
+        // of the ingest is when its write was accepted.
+        let acceptedAt: Date | undefined;
         // Bytes this writer has accepted: for a new ingest (tracked), all it holds.
         let accepted = 0;
         const tracked = fresh && !sharedFrom;
+        // What the client has been told of a new ingest: no round trip needed (see `live`).
+        const told = (): Status => ({ ref: w.ref, offset: accepted, total, expected: '', startedAt: started, updatedAt: acceptedAt ?? started });
         if (tracked) {
-          live.set(bref, () => ({ ref: w.ref, offset: accepted, total, expected: '', startedAt: started, updatedAt: acceptedAt ?? started }));
+          live.set(bref, told);
           opening = creating;
           pending = true;
           making.set(bref, creating);
@@ -374,10 +381,6 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
           return wr;
         });
 
-        // When this writer last took bytes. Writes to the backend are pipelined (the client is answered once
-        // the gateway has the bytes), so the backend stamps its updatedAt a little later; the client's view
-        // of the ingest is when its write was accepted.
-        let acceptedAt: Date | undefined;
         const recorded = () => {
           const r = q.ingest.get(ns, w.ref) as { updated_at: number | null } | undefined;
           return r?.updated_at != null ? new Date(r.updated_at) : undefined;
@@ -386,7 +389,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
           ref: w.ref,
           async status() {
             // Nothing can have been written while the backend's writer is still being made.
-            if (pending) return { ref: w.ref, offset: 0, total, expected: '', startedAt: started, updatedAt: started };
+            if (pending) return told();
             await opened();
             if (inner) {
               const st = await inner.status();
@@ -465,6 +468,6 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
     kind: 'blobs',
     holds: (ns) => q.any.get(ns) !== undefined,
     store,
-    infoNow: (ns, digest) => toInfo(row(ns, digest), labelsOf(ns, digest)),
+    infoNow: infoOf,
   };
 }
