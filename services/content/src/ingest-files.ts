@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readFile, rename, stat } from 'node:fs/promises';
+import { open, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '@flotilla/errdefs';
 import type { Status } from './store.js';
@@ -89,4 +89,23 @@ export async function readIngestStatus(ingestPath: string): Promise<Status> {
   ]);
   const updatedAt = st.mtime > updatedFile ? st.mtime : updatedFile;
   return { ref, offset: st.size, total, expected: '', startedAt, updatedAt };
+}
+
+/** The files an ingest directory holds (see ingestRoot). */
+const INGEST_FILES = ['data', 'ref', 'startedat', 'updatedat', 'total'];
+
+/**
+ * Remove a committed ingest's directory: its known files at once, then the directory; anything else in it
+ * (a temporary file an interrupted write left) sends it the long way, a recursive removal.
+ */
+export async function removeIngestDir(path: string): Promise<void> {
+  await Promise.all(INGEST_FILES.map((name) => unlink(join(path, name)).catch((err: unknown) => {
+    if (!isNotExist(err)) throw err;
+  })));
+  try {
+    await rmdir(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    await rm(path, { recursive: true, force: true });
+  }
 }

@@ -1,12 +1,12 @@
 import { close as closeCb, fstat as fstatCb, fsync as fsyncCb, ftruncate as ftruncateCb, write as writeCb, writev as writevCb } from 'node:fs';
-import { chmod, link, rename, rm, rmdir, stat, unlink, utimes } from 'node:fs/promises';
+import { chmod, link, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } from '@flotilla/errdefs';
 import type { Logger } from '@flotilla/log';
 import type { DigestAlgorithm } from './digest.js';
 import { hashFile, type IngestHash } from './ingest-hash.js';
-import { writeTimestampFile } from './ingest-files.js';
+import { removeIngestDir, writeTimestampFile } from './ingest-files.js';
 import { validateLabels } from './labels.js';
 import type { LabelStore } from './label-store.js';
 import type { RefLocks } from './ref-locks.js';
@@ -237,23 +237,4 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
       });
     },
   };
-}
-
-/** What an ingest directory holds (ingest-files.ts): its files, removed side by side. */
-const INGEST_FILES = ['data', 'ref', 'startedat', 'updatedat', 'total'];
-
-/**
- * Remove a committed ingest's directory: its known files at once, then the directory; anything else in it
- * (a temporary file an interrupted write left) sends it the long way, a recursive removal.
- */
-async function removeIngestDir(path: string): Promise<void> {
-  await Promise.all(INGEST_FILES.map((name) => unlink(join(path, name)).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  })));
-  try {
-    await rmdir(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    await rm(path, { recursive: true, force: true });
-  }
 }
