@@ -179,30 +179,32 @@ export async function applyLayer(source: AsyncIterable<Uint8Array>, root: string
       if (st === undefined) continue;
       if (!st.isFile()) return targetDir;
       const dir = await parentDir(targetParent, true, what);
+      const size = Number(st.size);
       const head = {
         op: 'file' as const,
         dir,
         name: targetName,
         mode: Number(st.mode) & 0o7777,
-        size: Number(st.size),
+        size,
         uid: Number(st.uid),
         gid: Number(st.gid),
         xattrs: await copyableXattrs(path),
         atime: fromNs(st.atimeNs),
         mtime: fromNs(st.mtimeNs),
       };
+      // The file op with the first piece (empty for an empty file), then the rest a piece at a time: a
+      // committed layer's file does not change under us.
       const fh = await open(path, 'r');
       try {
-        let started = false;
-        for (;;) {
-          const buf = Buffer.allocUnsafe(FILE_PIECE);
-          const { bytesRead } = await fh.read(buf, 0, FILE_PIECE, null);
-          if (bytesRead === 0 && started) break;
+        let at = 0;
+        do {
+          const buf = Buffer.allocUnsafe(Math.min(FILE_PIECE, size - at));
+          const { bytesRead } = buf.length > 0 ? await fh.read(buf, 0, buf.length, at) : { bytesRead: 0 };
           const data = [buf.subarray(0, bytesRead)];
-          await push(started ? { op: 'data', data } : { ...head, data }, `${what}: copy-up`, bytesRead);
-          started = true;
+          await push(at === 0 ? { ...head, data } : { op: 'data', data }, `${what}: copy-up`, bytesRead);
           if (bytesRead === 0) break;
-        }
+          at += bytesRead;
+        } while (at < size);
       } finally {
         await fh.close();
       }
