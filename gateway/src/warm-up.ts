@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Metadata } from 'nice-grpc';
+import { createTarWriter } from '@flotilla/archive';
 import { Diff } from '@flotilla/proto/containerd/services/diff/v1/diff_pb';
 import { Images } from '@flotilla/proto/containerd/services/images/v1/images_pb';
 import { Leases } from '@flotilla/proto/containerd/services/leases/v1/leases_pb';
@@ -34,30 +35,14 @@ const descriptor = (b: Blob) => ({ mediaType: b.mediaType, digest: b.digest, siz
 /** Bytes in the warm-up layer's one file: a layer's size, sent and relayed in pieces as a real one is. */
 const LAYER_FILE_BYTES = 1 << 20;
 
-/**
- * An uncompressed tar holding one regular file of `data` (a ustar header, the data padded to its 512-byte
- * block, two zero blocks). Made here rather than with @flotilla/archive: the gateway otherwise has no use
- * for tar.
- */
-function tarOfOneFile(name: string, data: Uint8Array): Uint8Array {
-  const header = Buffer.alloc(512);
-  header.write(name, 0, 100, 'ascii');
-  header.write('0000644\0', 100, 'ascii'); // mode
-  header.write('0000000\0', 108, 'ascii'); // uid
-  header.write('0000000\0', 116, 'ascii'); // gid
-  header.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124, 'ascii'); // size
-  header.write(`${'0'.repeat(11)}\0`, 136, 'ascii'); // mtime
-  header.write(' '.repeat(8), 148, 'ascii'); // checksum, counted as spaces
-  header.write('0', 156, 'ascii'); // regular file
-  header.write('ustar\0' + '00', 257, 'ascii');
-  let sum = 0;
-  for (const b of header) sum += b;
-  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
-  const padded = Math.ceil(data.length / 512) * 512;
-  const out = Buffer.alloc(512 + padded + 1024);
-  header.copy(out, 0);
-  out.set(data, 512);
-  return out;
+/** An uncompressed tar holding one regular file of `data`. */
+async function tarOfOneFile(name: string, data: Uint8Array): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const tar = createTarWriter((chunk) => { parts.push(chunk); });
+  await tar.writeHeader({ name, type: 'file', mode: 0o644, size: data.length });
+  await tar.write(data);
+  await tar.end();
+  return Buffer.concat(parts);
 }
 
 /**
@@ -65,8 +50,8 @@ function tarOfOneFile(name: string, data: Uint8Array): Uint8Array {
  * the relay to the content process and the apply all move a layer's worth of bytes, in pieces), its
  * config, its manifest.
  */
-function tinyImage(): { layer: Blob; config: Blob; manifest: Blob } {
-  const layer = blob(MEDIA_LAYER, tarOfOneFile('warm-up', randomBytes(LAYER_FILE_BYTES)));
+async function tinyImage(): Promise<{ layer: Blob; config: Blob; manifest: Blob }> {
+  const layer = blob(MEDIA_LAYER, await tarOfOneFile('warm-up', randomBytes(LAYER_FILE_BYTES)));
   const config = blob(MEDIA_CONFIG, Buffer.from(JSON.stringify({
     architecture: 'amd64',
     os: 'linux',
@@ -150,7 +135,7 @@ export async function warmUpGateway(opts: GatewayWarmUpOptions): Promise<void> {
     const call = { metadata: Metadata({ [NAMESPACE_KEY]: ns, [LEASE_KEY]: leaseId }) };
     const store = remoteContentStore(channel, { namespace: ns, lease: leaseId });
 
-    const { layer, config, manifest } = tinyImage();
+    const { layer, config, manifest } = await tinyImage();
     await ingest(store, manifest);
     await store.info(manifest.digest);
     for await (const _ of store.read(manifest.digest)) { /* drain */ }
