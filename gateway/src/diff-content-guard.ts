@@ -1,12 +1,9 @@
 import { fromBinary, type DescMethod } from '@bufbuild/protobuf';
 import { ApplyRequestSchema } from '@flotilla/proto/containerd/services/diff/v1/diff_pb';
 import { CONTENT_CHECKED_KEY, checkedContentValue, requireNamespace } from '@flotilla/rpc';
-import { digestProblem } from '@flotilla/service-content';
+import { LABEL_UNCOMPRESSED, digestProblem } from '@flotilla/service-content';
 import type { NamespacedContent } from './metadata/content.js';
 import type { RelayGuard } from './router.js';
-
-/** The label containerd keeps a layer blob's diff ID in. */
-const LABEL_UNCOMPRESSED = 'containerd.io/uncompressed';
 
 /**
  * The first thing containerd's differ does with an Apply is look the layer blob up in the call's

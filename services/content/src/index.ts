@@ -15,5 +15,5 @@ export {
   ZERO_TIME,
 } from './convert.js';
 export { parseDigest, digestProblem, type ParsedDigest, type DigestAlgorithm } from './digest.js';
-export { validateLabels } from './labels.js';
+export { validateLabels, LABEL_UNCOMPRESSED } from './labels.js';
 export { adaptInfo, adaptStatus } from './content-filters.js';

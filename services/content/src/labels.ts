@@ -1,5 +1,8 @@
 import { InvalidArgumentError } from '@flotilla/errdefs';
 
+/** The content label (and descriptor annotation) holding a compressed layer's uncompressed digest, its diff ID. */
+export const LABEL_UNCOMPRESSED = 'containerd.io/uncompressed';
+
 /** containerd's labels.Validate: a label's key plus value may take 4096 bytes. */
 const MAX_LABEL_BYTES = 4096;
 /** How much of an oversized key the error message shows (containerd's keyMaxLen). */

@@ -73,5 +73,4 @@ export type Differ = Applier & Comparer;
 export const MEDIA_TYPE_LAYER = 'application/vnd.oci.image.layer.v1.tar';
 export const MEDIA_TYPE_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';
 export const MEDIA_TYPE_LAYER_ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd';
-/** The content label (and descriptor annotation) holding a compressed layer's uncompressed digest. */
-export const LABEL_UNCOMPRESSED = 'containerd.io/uncompressed';
+export { LABEL_UNCOMPRESSED } from '@flotilla/service-content';
