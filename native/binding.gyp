@@ -8,6 +8,7 @@
         "src/disk_usage.cc",
         "src/errors.cc",
         "src/extract.cc",
+        "src/fs_batch.cc",
         "src/fsmount.cc",
         "src/memory.cc",
         "src/mknod.cc",

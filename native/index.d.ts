@@ -369,6 +369,52 @@ export interface DiskUsage {
  */
 export function diskUsage(root: string): Promise<DiskUsage>;
 
+/** One call of an {@link fsBatch}. Modes are permission bits; `optional` lets the batch go on past its failure. */
+export type FsBatchOp = { optional?: boolean } & (
+  | { op: 'mkdir'; path: string; mode: number }
+  /**
+   * Create or truncate `path` and write `data` (UTF-8). With `tmp`, that file is written and renamed over
+   * `path`, so a reader sees the old text or the new; with `sync`, it is opened O_SYNC.
+   */
+  | { op: 'writeFile'; path: string; data: string; mode: number; sync?: boolean; tmp?: string }
+  /** open(2), O_CLOEXEC added; the result holds the descriptor, which is the caller's to close. */
+  | { op: 'open'; path: string; flags: number; mode: number }
+  | { op: 'fsync'; fd: number }
+  | { op: 'close'; fd: number }
+  /** fstat(2); the result holds size, mode and mtimeMs. */
+  | { op: 'fstat'; fd: number }
+  | { op: 'link'; from: string; to: string }
+  | { op: 'rename'; from: string; to: string }
+  | { op: 'unlink'; path: string }
+  | { op: 'rmdir'; path: string }
+  | { op: 'chmod'; path: string; mode: number }
+  /** Set the access and modification times. */
+  | { op: 'utimes'; path: string; timeMs: number }
+);
+
+/** How one op of an {@link fsBatch} went. */
+export interface FsBatchResult {
+  /** The op failed: a {@link NativeError} naming the syscall and path. */
+  error?: NativeError;
+  /** Not run: an earlier op that was not optional failed. */
+  skipped?: true;
+  /** `open`: the new descriptor. */
+  fd?: number;
+  /** `fstat`: the file's size, mode (type and permission bits) and modification time. */
+  size?: number;
+  mode?: number;
+  mtimeMs?: number;
+}
+
+/**
+ * Run `ops` in order as one job on the thread pool: one wake-up each way for
+ * the lot, where Node's fs calls cost a round trip each (most of a small
+ * content ingest's CPU on a virtual machine). A failed op ends the batch
+ * unless it is optional; the ops after it are skipped. Resolves with one
+ * result per op; rejects only for a malformed op (TypeError).
+ */
+export function fsBatch(ops: readonly FsBatchOp[]): Promise<FsBatchResult[]>;
+
 /**
  * Put the calling thread under SCHED_IDLE: from then on it runs only when no
  * other thread wants the CPU. For a worker_thread doing speculative work; the

@@ -50,6 +50,8 @@ export const ZSTD = binding.ZSTD;
 export const syncfs = binding.syncfs;
 /** The disk a tree takes, walked on the thread pool (see index.d.ts). */
 export const diskUsage = binding.diskUsage;
+/** Small filesystem calls run in order as one thread-pool job. */
+export const fsBatch = binding.fsBatch;
 /** SCHED_IDLE for the calling thread (see index.d.ts). */
 export const setThreadIdle = binding.setThreadIdle;
 /** A program run to completion through posix_spawn on a thread of its own (see index.d.ts). */

@@ -3,6 +3,7 @@
 
 #include "disk_usage.h"
 #include "extract.h"
+#include "fs_batch.h"
 #include "fsmount.h"
 #include "memory.h"
 #include "mknod.h"
@@ -24,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flotilla::InitExtract(env, exports);
   flotilla::InitSyncfs(env, exports);
   flotilla::InitDiskUsage(env, exports);
+  flotilla::InitFsBatch(env, exports);
   flotilla::InitThreadPriority(env, exports);
   flotilla::InitZstd(env, exports);
   flotilla::InitSpawn(env, exports);

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, readFile, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '@flotilla/errdefs';
+import { fsBatch, type FsBatchOp, type FsBatchResult } from '@flotilla/native';
 import type { Status } from './store.js';
 
 /**
@@ -21,22 +21,33 @@ export function isNotExist(err: unknown): boolean {
 }
 
 /**
- * Write a small file so that a reader sees the old or the new content, never half: a synced temporary
- * then a rename (containerd's writeToCompletion).
+ * The op that writes a timestamp file so that a reader sees the old time or the new, never half: a
+ * temporary opened O_SYNC, then a rename (containerd's writeToCompletion). RFC 3339 in UTC; Go's
+ * time.UnmarshalText reads it, and Date reads Go's nanosecond form back.
  */
-export async function writeToCompletion(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_TRUNC | constants.O_SYNC, 0o666);
-  try {
-    await fh.writeFile(data);
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+export function timestampOp(path: string, t: Date): FsBatchOp {
+  return { op: 'writeFile', path, tmp: `${path}.tmp`, data: t.toISOString(), mode: 0o666, sync: true };
 }
 
-/** RFC 3339 in UTC; Go's time.UnmarshalText reads it, and Date reads Go's nanosecond form back. */
-export const writeTimestampFile = (path: string, t: Date): Promise<void> => writeToCompletion(path, t.toISOString());
+/**
+ * The ops that lay out a new ingest's files, all but `data`: its ref, its start and update times, and
+ * the size the client announced (when it did).
+ */
+export function ingestFileOps(path: string, ref: string, now: Date, total: number): FsBatchOp[] {
+  const ops: FsBatchOp[] = [
+    { op: 'writeFile', path: join(path, 'ref'), data: ref, mode: 0o666 },
+    timestampOp(join(path, 'startedat'), now),
+    timestampOp(join(path, 'updatedat'), now),
+  ];
+  if (total > 0) ops.push({ op: 'writeFile', path: join(path, 'total'), data: String(total), mode: 0o666 });
+  return ops;
+}
+
+/** The first error of a batch, thrown: for batches whose every op must succeed. */
+export function throwFirstError(results: readonly FsBatchResult[]): void {
+  const failed = results.find((r) => r.error !== undefined);
+  if (failed !== undefined) throw failed.error;
+}
 
 export async function readTimestampFile(path: string): Promise<Date> {
   let text: string;
@@ -95,17 +106,30 @@ export async function readIngestStatus(ingestPath: string): Promise<Status> {
 const INGEST_FILES = ['data', 'ref', 'startedat', 'updatedat', 'total'];
 
 /**
- * Remove a committed ingest's directory: its known files at once, then the directory; anything else in it
- * (a temporary file an interrupted write left) sends it the long way, a recursive removal.
+ * The ops that remove a committed ingest's directory: its known files, then the directory, each optional
+ * (a file it never had is fine). Run them, with whatever else the commit has left, in one batch and hand
+ * their results to finishIngestRemoval.
  */
+export function ingestRemovalOps(path: string): FsBatchOp[] {
+  return [...INGEST_FILES.map((name): FsBatchOp => ({ op: 'unlink', path: join(path, name), optional: true })), { op: 'rmdir', path, optional: true }];
+}
+
+/**
+ * Settle what ingestRemovalOps did: a directory that still holds something (a temporary an interrupted
+ * write left) goes the long way, a recursive removal; any other failure is thrown.
+ */
+export async function finishIngestRemoval(path: string, results: readonly FsBatchResult[]): Promise<void> {
+  const unlinked = results.slice(0, INGEST_FILES.length);
+  const removed = results[INGEST_FILES.length];
+  const failed = unlinked.find((r) => r.error !== undefined && !isNotExist(r.error));
+  if (failed !== undefined) throw failed.error;
+  const code = removed?.error?.code;
+  if (code === undefined) return;
+  if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw removed!.error;
+  await rm(path, { recursive: true, force: true });
+}
+
+/** Remove a committed ingest's directory (see ingestRemovalOps). */
 export async function removeIngestDir(path: string): Promise<void> {
-  await Promise.all(INGEST_FILES.map((name) => unlink(join(path, name)).catch((err: unknown) => {
-    if (!isNotExist(err)) throw err;
-  })));
-  try {
-    await rmdir(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    await rm(path, { recursive: true, force: true });
-  }
+  await finishIngestRemoval(path, await fsBatch(ingestRemovalOps(path)));
 }

@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { constants, open as openCb } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { AlreadyExistsError, InvalidArgumentError, NotFoundError, OutOfRangeError, isNotFound } from '@flotilla/errdefs';
 import { parseAll } from '@flotilla/filters';
 import type { Logger } from '@flotilla/log';
+import { fsBatch, type FsBatchOp } from '@flotilla/native';
 import { adaptInfo, adaptStatus } from './content-filters.js';
 import { CANONICAL, digestAlgorithms, digestProblem, parseDigest, type DigestAlgorithm } from './digest.js';
-import { ingestRoot, isNotExist, readIngestStatus, writeTimestampFile } from './ingest-files.js';
+import { ingestFileOps, ingestRoot, isNotExist, readIngestStatus, throwFirstError } from './ingest-files.js';
 import { validateLabels } from './labels.js';
 import { openLabelStore, type BlobMeta } from './label-store.js';
 import { createLocalWriter } from './local-writer.js';
@@ -103,31 +104,34 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<LocalCo
     }
     const path = ingestRoot(root, ref);
     await ensureDir(join(root, 'ingest'), 0o777);
-
+    const dataPath = join(path, 'data');
+    const now = new Date();
+    // A fresh ingest starts from an empty file even if a broken one left bytes behind.
+    const fresh: FsBatchOp[] = [
+      ...ingestFileOps(path, ref, now, total),
+      { op: 'open', path: dataPath, flags: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode: 0o666 },
+    ];
+    // The common case, a new ref, is one batch: the directory, its files, the open data file.
+    const made = await fsBatch([{ op: 'mkdir', path, mode: 0o755 }, ...fresh]);
     let resumed: { status: Status; hash: IngestHash } | undefined;
-    try {
-      await mkdir(path, { mode: 0o755 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    let fd: number;
+    if (made[0]!.error?.code === 'EEXIST') {
       try {
         resumed = await resume(path, ref, total, algorithm);
       } catch (e) {
         log.info({ ref, path, err: e }, 'failed to resume the status; will recreate it');
       }
+      if (resumed !== undefined) {
+        fd = await openFd(dataPath, constants.O_WRONLY | constants.O_CREAT, 0o666);
+      } else {
+        const remade = await fsBatch(fresh);
+        throwFirstError(remade);
+        fd = remade.at(-1)!.fd!;
+      }
+    } else {
+      throwFirstError(made);
+      fd = made.at(-1)!.fd!;
     }
-
-    const now = new Date();
-    if (resumed === undefined) {
-      await Promise.all([
-        writeFile(join(path, 'ref'), ref, { mode: 0o666 }),
-        writeTimestampFile(join(path, 'startedat'), now),
-        writeTimestampFile(join(path, 'updatedat'), now),
-        total > 0 ? writeFile(join(path, 'total'), String(total), { mode: 0o666 }) : undefined,
-      ]);
-    }
-    // A fresh ingest starts from an empty file even if a broken one left bytes behind.
-    const flags = constants.O_WRONLY | constants.O_CREAT | (resumed === undefined ? constants.O_TRUNC : 0);
-    const fd = await openFd(join(path, 'data'), flags, 0o666);
     const w = createLocalWriter({
       ref,
       path,

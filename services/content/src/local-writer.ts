@@ -1,20 +1,19 @@
-import { close as closeCb, fstat as fstatCb, fsync as fsyncCb, ftruncate as ftruncateCb, write as writeCb, writev as writevCb } from 'node:fs';
-import { chmod, link, rename, rm, stat, utimes } from 'node:fs/promises';
+import { close as closeCb, ftruncate as ftruncateCb, write as writeCb, writev as writevCb } from 'node:fs';
+import { link, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } from '@flotilla/errdefs';
 import type { Logger } from '@flotilla/log';
+import { fsBatch } from '@flotilla/native';
 import type { DigestAlgorithm } from './digest.js';
 import { hashFile, type IngestHash } from './ingest-hash.js';
-import { removeIngestDir, writeTimestampFile } from './ingest-files.js';
+import { finishIngestRemoval, ingestRemovalOps, throwFirstError, timestampOp } from './ingest-files.js';
 import { validateLabels } from './labels.js';
 import type { LabelStore } from './label-store.js';
 import type { RefLocks } from './ref-locks.js';
 import type { CommitOptions, Status, WriteData, Writer } from './store.js';
 import { dropLeadingBytes, writeDataLength, writeDataPieces } from './write-data.js';
 
-const fsync = promisify(fsyncCb);
-const fstat = promisify(fstatCb);
 const closeFd = promisify(closeCb);
 const ftruncate = promisify(ftruncateCb);
 
@@ -133,24 +132,24 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
       await rename(dataPath, target);
     }
     // The blob is visible now and cannot be taken back: what follows is logged, not returned. The blob's
-    // time and mode, and the ingest directory's removal, touch different inodes: side by side, so a busy
-    // thread pool costs one wait instead of a handful in a row (the commit's answer waits for them all).
-    const now = new Date();
+    // time and mode, and the ingest directory's removal, are one batch: one trip through the thread pool.
+    const now = Date.now();
     if (opts?.labels !== undefined) {
       try {
-        init.labels.set(dgst, opts.labels, now.getTime());
+        init.labels.set(dgst, opts.labels, now);
       } catch (err) {
         log.error({ digest: dgst, err }, 'failed to set labels');
       }
     }
-    await Promise.all([
-      (async () => {
-        await utimes(target, now, now).catch((err: unknown) => log.error({ digest: dgst, err }, 'failed to change file time to commit time'));
-        // Read-only from here on, honouring the umask the file was created with (containerd's mode & ^0333).
-        await chmod(target, mode & 0o777 & ~0o333).catch((err: unknown) => log.error({ ref, err }, 'failed to make readonly'));
-      })(),
-      removeIngestDir(path).catch((err: unknown) => log.error({ ref, err }, 'failed to remove ingest directory')),
+    const [timed, moded, ...removal] = await fsBatch([
+      { op: 'utimes', path: target, timeMs: now, optional: true },
+      // Read-only from here on, honouring the umask the file was created with (containerd's mode & ^0333).
+      { op: 'chmod', path: target, mode: mode & 0o777 & ~0o333, optional: true },
+      ...ingestRemovalOps(path),
     ]);
+    if (timed!.error !== undefined) log.error({ digest: dgst, err: timed!.error }, 'failed to change file time to commit time');
+    if (moded!.error !== undefined) log.error({ ref, err: moded!.error }, 'failed to make readonly');
+    await finishIngestRemoval(path, removal).catch((err: unknown) => log.error({ ref, err }, 'failed to remove ingest directory'));
   }
 
   return {
@@ -201,10 +200,12 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
         try {
           if (broken !== undefined) throw new FailedPreconditionError(`writer for ref ${ref} failed: ${String((broken as Error).message ?? broken)}`);
           if (opts?.labels !== undefined) validateLabels(opts.labels);
-          await fsync(held);
-          const st = await fstat(held);
-          closed = true;
-          await closeFd(held);
+          // Synced, measured and closed in one trip; a failure before the close leaves it to `finally`.
+          const [synced, measured, shut] = await fsBatch([{ op: 'fsync', fd: held }, { op: 'fstat', fd: held }, { op: 'close', fd: held }]);
+          // Linux releases the descriptor even when close(2) reports an error: never close it twice.
+          closed = shut!.skipped !== true;
+          throwFirstError([synced!, measured!, shut!]);
+          const st = { size: measured!.size!, mode: measured!.mode! };
           if (size > 0 && size !== st.size) {
             throw new FailedPreconditionError(`unexpected commit size ${st.size}, expected ${size}`);
           }
@@ -227,11 +228,14 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
         if (held === undefined) return;
         fd = undefined;
         try {
-          await fsync(held).catch(() => {});
-          await closeFd(held);
+          const [, shut, stamped] = await fsBatch([
+            { op: 'fsync', fd: held, optional: true },
+            { op: 'close', fd: held, optional: true },
+            timestampOp(join(path, 'updatedat'), new Date(updatedAt)),
+          ]);
+          if (stamped!.error !== undefined) log.debug({ ref, err: stamped!.error }, 'failed to write updatedat');
+          if (shut!.error !== undefined) throw shut!.error;
         } finally {
-          await writeTimestampFile(join(path, 'updatedat'), new Date(updatedAt))
-            .catch((err: unknown) => log.debug({ ref, err }, 'failed to write updatedat'));
           init.locks.unlock(ref);
         }
       });
