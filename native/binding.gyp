@@ -14,6 +14,7 @@
         "src/mknod.cc",
         "src/mount.cc",
         "src/sha256_stream.cc",
+        "src/socket_buffer.cc",
         "src/spawn_command.cc",
         "src/syncfs.cc",
         "src/thread_priority.cc",

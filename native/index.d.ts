@@ -416,6 +416,17 @@ export interface FsBatchResult {
 export function fsBatch(ops: readonly FsBatchOp[]): Promise<FsBatchResult[]>;
 
 /**
+ * Enlarge the send buffer of the socket `fd` to `bytes` (SO_SNDBUFFORCE, or
+ * SO_SNDBUF clamped to net.core.wmem_max without the privilege) and return
+ * the size the kernel reports, which it doubles. A Unix stream socket carries
+ * at most that much in flight: a buffer larger than the messages relayed over
+ * it lets a writer hand a whole one to the kernel at once. Synchronous; throws
+ * a {@link NativeError} (syscall 'setsockopt') for a descriptor that is not a
+ * socket.
+ */
+export function setSendBuffer(fd: number, bytes: number): number;
+
+/**
  * Put the calling thread under SCHED_IDLE: from then on it runs only when no
  * other thread wants the CPU. For a worker_thread doing speculative work; the
  * process's other threads keep their policy. Throws a {@link NativeError}

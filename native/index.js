@@ -52,6 +52,8 @@ export const syncfs = binding.syncfs;
 export const diskUsage = binding.diskUsage;
 /** Small filesystem calls run in order as one thread-pool job. */
 export const fsBatch = binding.fsBatch;
+/** A connected socket's send buffer, enlarged (see index.d.ts). */
+export const setSendBuffer = binding.setSendBuffer;
 /** SCHED_IDLE for the calling thread (see index.d.ts). */
 export const setThreadIdle = binding.setThreadIdle;
 /** A program run to completion through posix_spawn on a thread of its own (see index.d.ts). */

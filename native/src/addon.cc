@@ -9,6 +9,7 @@
 #include "mknod.h"
 #include "mount.h"
 #include "sha256_stream.h"
+#include "socket_buffer.h"
 #include "spawn_command.h"
 #include "syncfs.h"
 #include "thread_priority.h"
@@ -29,6 +30,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flotilla::InitThreadPriority(env, exports);
   flotilla::InitZstd(env, exports);
   flotilla::InitSpawn(env, exports);
+  flotilla::InitSocketBuffer(env, exports);
   flotilla::InitSha256(env, exports);
   flotilla::InitMemory(env, exports);
   return exports;

@@ -1,13 +1,20 @@
 import http2 from 'node:http2';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { ClientError, Status } from 'nice-grpc-common';
 import type { WriteContentResponse } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import { fromGrpcError } from '@flotilla/errdefs';
+import { setSendBuffer } from '@flotilla/native';
 import { encodeWriteRequest, framePlainWrite } from './write-request-codec.js';
 import { decodeWriteResponse } from './write-response-codec.js';
 import type { WriteTransport } from './write-transport.js';
 
 const PATH = '/containerd.services.content.v1.Content/Write';
+/**
+ * The relay socket's send buffer: more than two 1 MiB WRITEs (what ctr and the CRI send), so each is handed
+ * to the kernel in one write. With the default 208 KiB a relayed layer left in bursts, each waiting for the
+ * socket to drain and this event loop to come back to it.
+ */
+const SEND_BUFFER = 2 << 20;
 /** An idle connection is closed after this long; the next Write dials again. */
 const IDLE_MS = 30_000;
 
@@ -28,7 +35,11 @@ export function h2WriteDialer(socketPath: string): H2WriteDialer {
   const connection = () => {
     if (current !== undefined && !current.session.closed && !current.session.destroyed) return current;
     const session = http2.connect('http://localhost', {
-      createConnection: () => connect(socketPath),
+      createConnection: () => {
+        const socket = connect(socketPath);
+        socket.once('connect', () => enlargeSendBuffer(socket));
+        return socket;
+      },
       // Windows as large as our server's, so a 1 MiB message is never held back by flow control.
       settings: { initialWindowSize: 4 << 20 },
     });
@@ -63,6 +74,21 @@ export function h2WriteDialer(socketPath: string): H2WriteDialer {
       return callOver(stream, release);
     },
   };
+}
+
+/**
+ * A larger send buffer for a connected socket (SEND_BUFFER). Node has no call for it on a stream socket, so
+ * the descriptor comes from the socket's handle; without one (a socket Node did not make from a descriptor
+ * it owns) the default stays, which is only slower.
+ */
+function enlargeSendBuffer(socket: Socket): void {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return;
+  try {
+    setSendBuffer(fd, SEND_BUFFER);
+  } catch {
+    // Not a socket after all, or closed meanwhile: the default buffer works.
+  }
 }
 
 /** grpc-message is percent-encoded. */

@@ -147,9 +147,12 @@ async function* writeSession(
     let updatedAt: Timestamp | undefined;
     let respTotal = 0n;
     let digest = '';
+    // The store's writer refused a blob that exists already when it was opened with this digest: the first
+    // request need not ask again (a round of errors thrown and caught on every ingest, behind the gateway).
+    let checked = expected;
     for (;;) {
       let respOffset = offset;
-      if (req.expected !== '') {
+      if (req.expected !== '' && req.expected !== checked) {
         expected = req.expected;
         const exists = await store.info(req.expected).then(() => true, () => false);
         if (exists) {
@@ -204,6 +207,7 @@ async function* writeSession(
         updatedAt,
       });
       if (req.action === WriteAction.COMMIT) return;
+      checked = '';
       next = await it.next();
       if (next.done) return;
       req = next.value;
