@@ -1,10 +1,10 @@
 import { close as closeCb, ftruncate as ftruncateCb, write as writeCb, writev as writevCb } from 'node:fs';
-import { link, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } from '@flotilla/errdefs';
 import type { Logger } from '@flotilla/log';
-import { fsBatch } from '@flotilla/native';
+import { fsBatch, type FsBatchOp } from '@flotilla/native';
 import type { DigestAlgorithm } from './digest.js';
 import { hashFile, type IngestHash } from './ingest-hash.js';
 import { finishIngestRemoval, ingestRemovalOps, throwFirstError, timestampOp } from './ingest-files.js';
@@ -75,13 +75,9 @@ function pwriteData(fd: number, data: WriteData, pos: number): Promise<void> {
   return pieces.length === 1 ? pwriteAll(fd, pieces[0]!, pos) : pwritevAll(fd, pieces, pos);
 }
 
-function errnoCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
-
 /**
- * The writer of one ingest (containerd's local writer.go). The hot path is write: one pwrite started on
- * libuv's pool, the hash updated on this thread while the kernel copies, then the wait; nothing else is
+ * The writer of one ingest (containerd's local writer.go). The hot path is write: one pwrite and the hash of
+ * the same bytes started side by side on libuv's pool, then the wait; nothing else is
  * allocated or awaited per chunk, and nothing is synced until commit or close.
  */
 export function createLocalWriter(init: LocalWriterInit): Writer {
@@ -112,28 +108,37 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
   async function publish(dgst: string, mode: number, opts: CommitOptions | undefined): Promise<void> {
     const target = init.blobPath(dgst);
     await init.ensureDir(dirname(target));
+    const now = Date.now();
+    // Once the blob is visible: its time and mode, and the ingest directory's removal.
+    const finish: FsBatchOp[] = [
+      { op: 'utimes', path: target, timeMs: now, optional: true },
+      // Read-only from here on, honouring the umask the file was created with (containerd's mode & ^0333).
+      { op: 'chmod', path: target, mode: mode & 0o777 & ~0o333, optional: true },
+      ...ingestRemovalOps(path),
+    ];
     // link(2) fails with EEXIST instead of replacing, so "already there" is decided atomically (containerd
-    // stats then renames, which two committers of one digest can both pass).
-    try {
-      await link(dataPath, target);
-    } catch (err) {
-      const code = errnoCode(err);
+    // stats then renames, which two committers of one digest can both pass). Labels are recorded between
+    // the link and the rest, so a blob is never seen without them; with none (the gateway keeps its own),
+    // the link and the rest are one trip through the thread pool.
+    const [linked, ...linkedRest] = await fsBatch([{ op: 'link', from: dataPath, to: target }, ...(opts?.labels === undefined ? finish : [])]);
+    let rest = linkedRest;
+    if (linked!.error !== undefined) {
+      const code = linked!.error.code;
       if (code === 'EEXIST') {
         await rm(path, { recursive: true, force: true }).catch((e: unknown) => log.error({ ref, err: e }, 'failed to remove ingest directory'));
         throw new AlreadyExistsError(`content ${dgst}`);
       }
       // A filesystem without hard links: containerd's way.
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw err;
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw linked!.error;
       const exists = await stat(target).then(() => true, () => false);
       if (exists) {
         await rm(path, { recursive: true, force: true }).catch(() => {});
         throw new AlreadyExistsError(`content ${dgst}`);
       }
       await rename(dataPath, target);
+      rest = [];
     }
-    // The blob is visible now and cannot be taken back: what follows is logged, not returned. The blob's
-    // time and mode, and the ingest directory's removal, are one batch: one trip through the thread pool.
-    const now = Date.now();
+    // The blob is visible now and cannot be taken back: what follows is logged, not returned.
     if (opts?.labels !== undefined) {
       try {
         init.labels.set(dgst, opts.labels, now);
@@ -141,12 +146,8 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
         log.error({ digest: dgst, err }, 'failed to set labels');
       }
     }
-    const [timed, moded, ...removal] = await fsBatch([
-      { op: 'utimes', path: target, timeMs: now, optional: true },
-      // Read-only from here on, honouring the umask the file was created with (containerd's mode & ^0333).
-      { op: 'chmod', path: target, mode: mode & 0o777 & ~0o333, optional: true },
-      ...ingestRemovalOps(path),
-    ]);
+    if (rest.length === 0) rest = await fsBatch(finish);
+    const [timed, moded, ...removal] = rest;
     if (timed!.error !== undefined) log.error({ digest: dgst, err: timed!.error }, 'failed to change file time to commit time');
     if (moded!.error !== undefined) log.error({ ref, err: moded!.error }, 'failed to make readonly');
     await finishIngestRemoval(path, removal).catch((err: unknown) => log.error({ ref, err }, 'failed to remove ingest directory'));
