@@ -7,7 +7,7 @@ import {
   isAlreadyExists,
   isNotFound,
 } from '@flotilla/errdefs';
-import { writeDataLength, type ContentStore, type Info, type Status, type Writer, type WriterOptions } from '@flotilla/service-content';
+import { writeDataLength, writeDataPieces, type ContentStore, type Info, type Status, type Writer, type WriterOptions } from '@flotilla/service-content';
 import { ContentCreateSchema, ContentDeleteSchema } from '@flotilla/proto/containerd/events/content_pb';
 import type { Db } from './db.js';
 import { validateLabels } from './labels.js';
@@ -16,7 +16,7 @@ import type { NamespaceHolder } from './namespaces.js';
 import type { Exchange } from '../events/exchange.js';
 import type { RwLock } from '../gc/rw-lock.js';
 import { compileFilters } from '../filters.js';
-import { createSmallBlobCache, type SmallBlobCache } from './small-blobs.js';
+import { createSmallBlobCache, SMALL_BLOB_BYTES, type SmallBlobCache } from './small-blobs.js';
 
 /** Namespace label that lets any namespace take a blob this namespace holds by naming its digest. */
 export const SHAREABLE_NAMESPACE_LABEL = 'containerd.io/namespace.shareable';
@@ -356,6 +356,9 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
         // Bytes this writer has accepted: for a new ingest (tracked), all it holds.
         let accepted = 0;
         const tracked = fresh && !sharedFrom;
+        // A copy of everything a new small ingest was given, for the small-blob cache once it is committed
+        // (undefined once it cannot be the whole blob: too big, or truncated).
+        let copied: Uint8Array[] | undefined = tracked && total <= SMALL_BLOB_BYTES ? [] : undefined;
         // What the client has been told of a new ingest: no round trip needed (see `live`).
         const told = (): Status => ({ ref: w.ref, offset: accepted, total, expected: '', startedAt: started, updatedAt: acceptedAt ?? started });
         if (tracked) {
@@ -407,8 +410,13 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
             await inner!.write(data);
             accepted += writeDataLength(data);
             acceptedAt = new Date();
+            if (copied !== undefined) {
+              if (accepted > SMALL_BLOB_BYTES) copied = undefined;
+              else for (const piece of writeDataPieces(data)) copied.push(Uint8Array.prototype.slice.call(piece));
+            }
           },
           async truncate(size) {
+            copied = undefined;
             await opened();
             if (inner) {
               await inner.truncate(size);
@@ -450,6 +458,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
               return recordCommit(w.ref, actual, actualSize, labels);
             });
             if (exists) throw new AlreadyExistsError(`content ${actual!}`);
+            if (copied !== undefined && copied.length > 0 && accepted === actualSize!) smallBlobs.remember(actual!, Buffer.concat(copied));
             events.publish(ns, '/content/create', ContentCreateSchema, { digest: actual!, size: BigInt(actualSize!) });
           },
           async close() {

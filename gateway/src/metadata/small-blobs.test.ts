@@ -63,6 +63,20 @@ describe('small blob cache', () => {
     }
   });
 
+  it('serves a blob it was handed at commit without reading the backend, and ignores big ones', async () => {
+    const bytes = randomBytes(300);
+    const d = await put(bytes);
+    const big = randomBytes(SMALL_BLOB_BYTES + 1);
+    const bd = await put(big);
+    const cache = createSmallBlobCache();
+    cache.remember(d, Buffer.from(bytes));
+    cache.remember(bd, big);
+    expect(await collect(cache.read(backend, d, bytes.length, { offset: 100, size: 10 }))).toEqual(bytes.subarray(100, 110));
+    expect(backendReads).toBe(0);
+    expect(await collect(cache.read(backend, bd, big.length))).toEqual(big);
+    expect(backendReads).toBe(1);
+  });
+
   it('leaves layers to the backend', async () => {
     const bytes = randomBytes(SMALL_BLOB_BYTES + 1);
     const d = await put(bytes);

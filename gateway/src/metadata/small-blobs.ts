@@ -19,6 +19,12 @@ export interface SmallBlobCache {
    * goes to the backend as it is, so edge cases answer exactly as the backend does.
    */
   read(backend: ContentStore, digest: string, size: number, opts?: ReadOptions): AsyncIterable<Uint8Array>;
+  /**
+   * Keep `bytes`, the whole of blob `digest`, just committed through the gateway: a client reads back the
+   * manifest it has fetched before it fetches anything the manifest names, and that read no longer waits
+   * for a hop. Bigger blobs are ignored.
+   */
+  remember(digest: string, bytes: Uint8Array): void;
 }
 
 export function createSmallBlobCache(capacityBytes = DEFAULT_CAPACITY_BYTES): SmallBlobCache {
@@ -50,6 +56,10 @@ export function createSmallBlobCache(capacityBytes = DEFAULT_CAPACITY_BYTES): Sm
   };
 
   return {
+    remember(digest, bytes) {
+      if (bytes.length === 0 || bytes.length > SMALL_BLOB_BYTES || entries.has(digest)) return;
+      remember(digest, bytes);
+    },
     async *read(backend, digest, size, opts) {
       const offset = opts?.offset ?? 0;
       if (size > SMALL_BLOB_BYTES || size === 0 || offset < 0 || offset >= size) {

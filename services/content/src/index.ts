@@ -1,5 +1,5 @@
 export type { ContentStore, Info, Status, Writer, WriterOptions, CommitOptions, ReadOptions, WriteData } from './store.js';
-export { writeDataLength } from './write-data.js';
+export { writeDataLength, writeDataPieces } from './write-data.js';
 export { createLocalStore, type LocalStoreOptions, type LocalContentStore } from './local-store.js';
 export { contentService } from './server.js';
 export { remoteContentStore, type RemoteContentStoreOptions } from './proxy.js';
