@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMetadata, type Db } from './db.js';
-import { createDurability, type Durability } from './durability.js';
+import { createDurability, WAL_PREALLOCATED_BYTES, type Durability } from './durability.js';
 
 describe('durability (group commit of the metadata WAL)', () => {
   let dir: string;
@@ -127,5 +127,34 @@ describe('durability (group commit of the metadata WAL)', () => {
     createNamespace('real');
     await durability.settle();
     expect(durability.settle()).toBeUndefined();
+  });
+
+  it('grows a new WAL with zeros, and what SQLite writes over them is recovered after a crash', async () => {
+    const walPath = join(dir, 'meta.db-wal');
+    durability = createDurability(db, join(dir, 'meta.db'));
+    expect(statSync(walPath).size).toBeGreaterThanOrEqual(WAL_PREALLOCATED_BYTES);
+    for (const n of ['x', 'y', 'z']) createNamespace(n);
+    await durability.settle();
+    // The WAL did not grow: its frames went over the zeros.
+    expect(statSync(walPath).size).toBe(WAL_PREALLOCATED_BYTES);
+    // A crash now: the files as they are on disk, opened by another process's worth of SQLite.
+    const copy = mkdtempSync(join(tmpdir(), 'durability-crash-'));
+    try {
+      copyFileSync(join(dir, 'meta.db'), join(copy, 'meta.db'));
+      copyFileSync(walPath, join(copy, 'meta.db-wal'));
+      const recovered = openMetadata(join(copy, 'meta.db'));
+      try {
+        expect(recovered.prepare('SELECT name FROM namespaces ORDER BY name').pluck().all()).toEqual(['x', 'y', 'z']);
+      } finally {
+        recovered.close();
+      }
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves the WAL alone when asked to', () => {
+    durability = createDurability(db, join(dir, 'meta.db'), { preallocateBytes: 0 });
+    expect(statSync(join(dir, 'meta.db-wal')).size).toBeLessThan(WAL_PREALLOCATED_BYTES);
   });
 });

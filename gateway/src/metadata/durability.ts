@@ -1,4 +1,4 @@
-import { closeSync, fdatasync as fdatasyncCb, openSync } from 'node:fs';
+import { closeSync, fdatasync as fdatasyncCb, fdatasyncSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import type { Db } from './db.js';
 
@@ -21,9 +21,17 @@ export interface Durability {
   close(): Promise<void>;
 }
 
+/**
+ * The WAL is grown to this size with zeros when the gateway opens it: about what it reaches before SQLite's
+ * automatic checkpoint (1000 pages of 4 KiB) starts it over from the top.
+ */
+export const WAL_PREALLOCATED_BYTES = 4 << 20;
+
 export interface DurabilityOptions {
   /** Flush changes nobody waited for (background GC) at least this often, in ms. Default 1000. */
   readonly idleFlushMs?: number;
+  /** Bytes of WAL written ahead as zeros (WAL_PREALLOCATED_BYTES); 0 leaves it as SQLite made it. */
+  readonly preallocateBytes?: number;
   /** fdatasync(2) on the thread pool; replaceable for tests. */
   readonly fdatasync?: (fd: number) => Promise<void>;
 }
@@ -42,12 +50,20 @@ export interface DurabilityOptions {
  *
  * "Committed since the last sync" is SQLite's total_changes() for this connection, which counts every row
  * inserted, updated or deleted.
+ *
+ * A new WAL grows with every commit, and an fdatasync of a file that grew also commits the filesystem's
+ * journal for its new size: on ext4 that made the median sync 1.1 ms and one in ten over 4 ms. So the WAL
+ * is grown once, with zeros, when it is opened: SQLite writes each frame at the offset its own index
+ * names, overwriting them, and a sync then flushes data alone. SQLite leaves a WAL longer than what it
+ * holds, too: a checkpoint starts it over from the top without truncating it; recovery stops at the first
+ * frame whose checksum does not follow, which zeros never do; and the file is deleted at a clean close.
  */
 export function createDurability(db: Db, dbPath: string, opts: DurabilityOptions = {}): Durability {
   const sync = opts.fdatasync ?? fdatasyncAsync;
   const changes = db.prepare('SELECT total_changes()').pluck();
   // The WAL file exists from the moment the database entered WAL mode under exclusive locking.
-  const walFd = openSync(`${dbPath}-wal`, 'r');
+  const walFd = openSync(`${dbPath}-wal`, 'r+');
+  preallocate(walFd, opts.preallocateBytes ?? WAL_PREALLOCATED_BYTES);
   const count = () => changes.get() as number;
   let synced = count();
   /** Changes made through unsynced() that no sync has covered yet: the background flush still takes them. */
@@ -107,4 +123,13 @@ export function createDurability(db: Db, dbPath: string, opts: DurabilityOptions
       }
     },
   };
+}
+
+/** Grow the file to `bytes` with written zeros (not fallocate: unwritten extents cost a journal commit too). */
+function preallocate(fd: number, bytes: number): void {
+  const size = fstatSync(fd).size;
+  if (size >= bytes) return;
+  const zeros = Buffer.alloc(Math.min(bytes - size, 1 << 20));
+  for (let at = size; at < bytes; at += zeros.length) writeSync(fd, zeros, 0, Math.min(zeros.length, bytes - at), at);
+  fdatasyncSync(fd);
 }
