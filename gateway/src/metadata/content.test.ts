@@ -45,6 +45,36 @@ afterEach(() => {
 const flush = () => new Promise((r) => setImmediate(r));
 
 describe('namespaced content', () => {
+  it('answers a client polling its ingests itself while one of them commits', async () => {
+    let backendLists = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let committing!: () => void;
+    const inCommit = new Promise<void>((r) => { committing = r; });
+    const gated = {
+      ...backend,
+      listStatuses: (f?: readonly string[]) => { backendLists++; return backend.listStatuses(f); },
+      writer: async (o: Parameters<LocalContentStore['writer']>[0]) => {
+        const w = await backend.writer(o);
+        return { ...w, commit: async (...a: Parameters<typeof w.commit>) => { committing(); await gate; return w.commit(...a); } };
+      },
+    };
+    const polled = createNamespacedContent({ db, backend: gated, leases: createLeaseStore(db), events: createExchange(log), lock: createRwLock(), onDelete: () => {} });
+    const cs = polled.store('poll');
+    const data = Buffer.from('a layer, being committed');
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    const w = await cs.writer({ ref: 'layer-1', total: data.length, expected: digest });
+    await w.write(data);
+    const commit = w.commit(data.length, digest);
+    await inCommit;
+    const during = await cs.listStatuses();
+    expect(during.map((st) => [st.ref, st.offset, st.total])).toEqual([['layer-1', data.length, data.length]]);
+    expect(backendLists).toBe(0);
+    release();
+    await commit;
+    expect(await cs.listStatuses()).toEqual([]);
+  });
+
   it('keeps a small blob it committed, so reading it back costs no backend read', async () => {
     let reads = 0;
     const counting = { ...backend, read: (d: string, o?: { offset?: number; size?: number }) => { reads++; return backend.read(d, o); } };

@@ -428,35 +428,41 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
           async commit(size, commitExpected, commitOpts) {
             const labels = commitOpts?.labels ?? {};
             validateLabels(labels);
-            // Committed or not, the writer is done (containerd's contract): its status is the backend's again.
-            live.delete(bref);
-            await opened();
             let actual: string;
             let actualSize: number;
-            const exists = await lock.read(async () => {
-              if (!inner) {
-                if (size !== 0 && size !== total) throw new FailedPreconditionError(`${JSON.stringify(w.ref)} failed size validation: ${total} != ${size}`);
-                if (commitExpected !== '' && commitExpected !== expected) throw new FailedPreconditionError(`${JSON.stringify(w.ref)} unexpected digest`);
-                actual = expected;
-                actualSize = total;
-              } else {
-                // A new ingest holds what this writer accepted: known without waiting for the backend to
-                // confirm the last writes, which the commit, sent right behind them, waits for anyway.
-                const held = tracked ? accepted : (await inner.status()).offset;
-                if (size !== 0 && size !== held) {
-                  await inner.close();
-                  throw new FailedPreconditionError(`${JSON.stringify(w.ref)} failed size validation: ${held} != ${size}`);
+            let exists: boolean;
+            try {
+              await opened();
+              exists = await lock.read(async () => {
+                if (!inner) {
+                  if (size !== 0 && size !== total) throw new FailedPreconditionError(`${JSON.stringify(w.ref)} failed size validation: ${total} != ${size}`);
+                  if (commitExpected !== '' && commitExpected !== expected) throw new FailedPreconditionError(`${JSON.stringify(w.ref)} unexpected digest`);
+                  actual = expected;
+                  actualSize = total;
+                } else {
+                  // A new ingest holds what this writer accepted: known without waiting for the backend to
+                  // confirm the last writes, which the commit, sent right behind them, waits for anyway.
+                  const held = tracked ? accepted : (await inner.status()).offset;
+                  if (size !== 0 && size !== held) {
+                    await inner.close();
+                    throw new FailedPreconditionError(`${JSON.stringify(w.ref)} failed size validation: ${held} != ${size}`);
+                  }
+                  actualSize = held;
+                  try {
+                    await inner.commit(actualSize, commitExpected);
+                  } catch (err) {
+                    if (!isAlreadyExists(err)) throw err;
+                  }
+                  actual = inner.digest();
                 }
-                actualSize = held;
-                try {
-                  await inner.commit(actualSize, commitExpected);
-                } catch (err) {
-                  if (!isAlreadyExists(err)) throw err;
-                }
-                actual = inner.digest();
-              }
-              return recordCommit(w.ref, actual, actualSize, labels);
-            });
+                return recordCommit(w.ref, actual, actualSize, labels);
+              });
+            } finally {
+              // Committed or not, the writer is done (containerd's contract): its status is the backend's
+              // again. Until then it is what the client was told, the bytes the commit is taking: a client
+              // polling while its blob commits (ctr every 100 ms) is not sent to the busy content process.
+              live.delete(bref);
+            }
             if (exists) throw new AlreadyExistsError(`content ${actual!}`);
             if (copied !== undefined && copied.length > 0 && accepted === actualSize!) smallBlobs.remember(actual!, Buffer.concat(copied));
             events.publish(ns, '/content/create', ContentCreateSchema, { digest: actual!, size: BigInt(actualSize!) });
