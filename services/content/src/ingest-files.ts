@@ -11,6 +11,12 @@ import type { Status } from './store.js';
  * (the bytes so far; its size is the offset), `startedat` and `updatedat` (Go's RFC 3339 text) and
  * `total` (decimal, only when the client announced a size).
  */
+export const INGEST_FILE = { data: 'data', ref: 'ref', startedAt: 'startedat', updatedAt: 'updatedat', total: 'total' } as const;
+
+/** The path of one of an ingest directory's files. */
+export const ingestFile = (path: string, file: keyof typeof INGEST_FILE): string => join(path, INGEST_FILE[file]);
+
+/** The directory of ingest `ref` under the store's root (see INGEST_FILE). */
 export function ingestRoot(root: string, ref: string): string {
   // A hash of the ref keeps paths one length whatever the ref holds; it is not the content's digest.
   return join(root, 'ingest', createHash('sha256').update(ref).digest('hex'));
@@ -35,11 +41,11 @@ export function timestampOp(path: string, t: Date): FsBatchOp {
  */
 export function ingestFileOps(path: string, ref: string, now: Date, total: number): FsBatchOp[] {
   const ops: FsBatchOp[] = [
-    { op: 'writeFile', path: join(path, 'ref'), data: ref, mode: 0o666 },
-    timestampOp(join(path, 'startedat'), now),
-    timestampOp(join(path, 'updatedat'), now),
+    { op: 'writeFile', path: ingestFile(path, 'ref'), data: ref, mode: 0o666 },
+    timestampOp(ingestFile(path, 'startedAt'), now),
+    timestampOp(ingestFile(path, 'updatedAt'), now),
   ];
-  if (total > 0) ops.push({ op: 'writeFile', path: join(path, 'total'), data: String(total), mode: 0o666 });
+  if (total > 0) ops.push({ op: 'writeFile', path: ingestFile(path, 'total'), data: String(total), mode: 0o666 });
   return ops;
 }
 
@@ -65,7 +71,7 @@ export async function readTimestampFile(path: string): Promise<Date> {
 /** The announced size, 0 when there is none or the file is unreadable (containerd's store.total). */
 export async function readTotal(ingestPath: string): Promise<number> {
   try {
-    const n = Number.parseInt(await readFile(join(ingestPath, 'total'), 'utf8'), 10);
+    const n = Number.parseInt(await readFile(ingestFile(ingestPath, 'total'), 'utf8'), 10);
     return Number.isSafeInteger(n) ? n : 0;
   } catch {
     return 0;
@@ -78,7 +84,7 @@ export async function readTotal(ingestPath: string): Promise<number> {
  * so `expected` is ''.
  */
 export async function readIngestStatus(ingestPath: string): Promise<Status> {
-  const dataPath = join(ingestPath, 'data');
+  const dataPath = ingestFile(ingestPath, 'data');
   let st;
   try {
     st = await stat(dataPath);
@@ -88,14 +94,14 @@ export async function readIngestStatus(ingestPath: string): Promise<Status> {
   }
   let ref: string;
   try {
-    ref = await readFile(join(ingestPath, 'ref'), 'utf8');
+    ref = await readFile(ingestFile(ingestPath, 'ref'), 'utf8');
   } catch (err) {
-    if (isNotExist(err)) throw new NotFoundError(`open ${join(ingestPath, 'ref')}: no such file or directory`, { cause: err });
+    if (isNotExist(err)) throw new NotFoundError(`open ${ingestFile(ingestPath, 'ref')}: no such file or directory`, { cause: err });
     throw err;
   }
   const [startedAt, updatedFile, total] = await Promise.all([
-    readTimestampFile(join(ingestPath, 'startedat')),
-    readTimestampFile(join(ingestPath, 'updatedat')),
+    readTimestampFile(ingestFile(ingestPath, 'startedAt')),
+    readTimestampFile(ingestFile(ingestPath, 'updatedAt')),
     readTotal(ingestPath),
   ]);
   const updatedAt = st.mtime > updatedFile ? st.mtime : updatedFile;
@@ -103,7 +109,7 @@ export async function readIngestStatus(ingestPath: string): Promise<Status> {
 }
 
 /** The files an ingest directory holds (see ingestRoot). */
-const INGEST_FILES = ['data', 'ref', 'startedat', 'updatedat', 'total'];
+const INGEST_FILES = Object.values(INGEST_FILE);
 
 /**
  * The ops that remove a committed ingest's directory: its known files, then the directory, each optional

@@ -9,7 +9,7 @@ import type { Logger } from '@flotilla/log';
 import { fsBatch, type FsBatchOp } from '@flotilla/native';
 import { adaptInfo, adaptStatus } from './content-filters.js';
 import { CANONICAL, digestAlgorithms, digestProblem, parseDigest, type DigestAlgorithm } from './digest.js';
-import { ingestFileOps, ingestRoot, isNotExist, readIngestStatus, throwFirstError } from './ingest-files.js';
+import { ingestFile, ingestFileOps, ingestRoot, isNotExist, readIngestStatus, throwFirstError } from './ingest-files.js';
 import { validateLabels } from './labels.js';
 import { openLabelStore, type BlobMeta } from './label-store.js';
 import { createLocalWriter } from './local-writer.js';
@@ -90,7 +90,7 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<LocalCo
     if (total > 0 && status.total > 0 && total !== status.total) {
       throw new Error(`provided total differs from status: ${total} != ${status.total}`);
     }
-    const { hash, hashed } = await hashFile(algorithm, join(path, 'data'));
+    const { hash, hashed } = await hashFile(algorithm, ingestFile(path, 'data'));
     return { status: { ...status, offset: hashed }, hash };
   }
 
@@ -104,7 +104,7 @@ export async function createLocalStore(opts: LocalStoreOptions): Promise<LocalCo
     }
     const path = ingestRoot(root, ref);
     await ensureDir(join(root, 'ingest'), 0o777);
-    const dataPath = join(path, 'data');
+    const dataPath = ingestFile(path, 'data');
     const now = new Date();
     // A fresh ingest starts from an empty file even if a broken one left bytes behind.
     const fresh: FsBatchOp[] = [

@@ -1,13 +1,13 @@
 import { close as closeCb, ftruncate as ftruncateCb, write as writeCb, writev as writevCb } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError } from '@flotilla/errdefs';
 import type { Logger } from '@flotilla/log';
 import { fsBatch, type FsBatchOp } from '@flotilla/native';
 import type { DigestAlgorithm } from './digest.js';
 import { hashFile, type IngestHash } from './ingest-hash.js';
-import { finishIngestRemoval, ingestRemovalOps, throwFirstError, timestampOp } from './ingest-files.js';
+import { finishIngestRemoval, ingestFile, ingestRemovalOps, throwFirstError, timestampOp } from './ingest-files.js';
 import { validateLabels } from './labels.js';
 import type { LabelStore } from './label-store.js';
 import type { RefLocks } from './ref-locks.js';
@@ -82,7 +82,7 @@ function pwriteData(fd: number, data: WriteData, pos: number): Promise<void> {
  */
 export function createLocalWriter(init: LocalWriterInit): Writer {
   const { ref, path, algorithm, log } = init;
-  const dataPath = join(path, 'data');
+  const dataPath = ingestFile(path, 'data');
   let fd: number | undefined = init.fd;
   let offset = init.offset;
   let hash = init.hash;
@@ -232,7 +232,7 @@ export function createLocalWriter(init: LocalWriterInit): Writer {
           const [, shut, stamped] = await fsBatch([
             { op: 'fsync', fd: held, optional: true },
             { op: 'close', fd: held, optional: true },
-            timestampOp(join(path, 'updatedat'), new Date(updatedAt)),
+            timestampOp(ingestFile(path, 'updatedAt'), new Date(updatedAt)),
           ]);
           if (stamped!.error !== undefined) log.debug({ ref, err: stamped!.error }, 'failed to write updatedat');
           if (shut!.error !== undefined) throw shut!.error;
