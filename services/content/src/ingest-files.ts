@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NotFoundError } from '@flotilla/errdefs';
-import { fsBatch, type FsBatchOp, type FsBatchResult } from '@flotilla/native';
+import type { FsBatchOp, FsBatchResult } from '@flotilla/native';
 import type { Status } from './store.js';
 
 /**
@@ -133,9 +133,4 @@ export async function finishIngestRemoval(path: string, results: readonly FsBatc
   if (code === undefined) return;
   if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw removed!.error;
   await rm(path, { recursive: true, force: true });
-}
-
-/** Remove a committed ingest's directory (see ingestRemovalOps). */
-export async function removeIngestDir(path: string): Promise<void> {
-  await finishIngestRemoval(path, await fsBatch(ingestRemovalOps(path)));
 }
