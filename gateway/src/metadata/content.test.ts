@@ -45,6 +45,26 @@ afterEach(() => {
 const flush = () => new Promise((r) => setImmediate(r));
 
 describe('namespaced content', () => {
+  it('reports a resumed ingest as started when the client first opened it, not when the backend got to it', async () => {
+    // The client hears of a new ingest before the content process has made it (see writer): a backend that
+    // takes its time makes the gap plain.
+    const slow = { ...backend, writer: async (o: Parameters<LocalContentStore['writer']>[0]) => { await new Promise((r) => setTimeout(r, 50)); return backend.writer(o); } };
+    const ns = createNamespacedContent({ db, backend: slow, leases: createLeaseStore(db), events: createExchange(log), lock: createRwLock(), onDelete: () => {} });
+    const cs = ns.store('resume');
+    const before = Date.now();
+    const w1 = await cs.writer({ ref: 'r', total: 4 });
+    const opened = Date.now();
+    await w1.write(Buffer.from('ab'));
+    await w1.close();
+    const w2 = await cs.writer({ ref: 'r', total: 4 });
+    const st = await w2.status();
+    expect(st.offset).toBe(2);
+    expect(st.startedAt.getTime()).toBeGreaterThanOrEqual(before);
+    expect(st.startedAt.getTime()).toBeLessThanOrEqual(opened);
+    expect((await cs.status('r')).startedAt).toEqual(st.startedAt);
+    await w2.close();
+  });
+
   it('answers a client polling its ingests itself while one of them commits', async () => {
     let backendLists = 0;
     let release!: () => void;

@@ -319,6 +319,9 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
         // Held shared while the ingest comes into being (its record here and its file in the backend): a
         // collection in between would see a backend ingest nobody records and abort it.
         const started = new Date();
+        // When the client first opened the ingest, as recorded here (the backend made it a little later);
+        // undefined for a record older than that column.
+        let startedAt: Date | undefined;
         let inner: Writer | undefined;
         let bref = '';
         let fresh = false;
@@ -329,13 +332,14 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
           // not be before the client hears of it.
           bref = unsynced(db.transaction(() => {
             ensureNs(ns);
-            const existing = q.ingest.get(ns, w.ref) as { bref: string } | undefined;
+            const existing = q.ingest.get(ns, w.ref) as IngestRow | undefined;
             const expires = lease ? null : Date.now() + INGEST_EXPIRY_MS;
             const name = existing?.bref ?? `${ns}-${randomBytes(6).toString('hex')}-${w.ref}`;
             if (existing) q.updateIngest.run(sharedFrom ? expected : '', expires, ns, w.ref);
             else q.insertIngest.run(ns, w.ref, name, sharedFrom ? expected : '', expires, started.getTime());
             leaseAdd('ingests', w.ref);
             fresh = existing === undefined;
+            startedAt = existing === undefined ? started : existing.started_at !== null ? new Date(existing.started_at) : undefined;
             return name;
           }));
           markRecorded();
@@ -396,7 +400,7 @@ export function createNamespacedContent(opts: NamespacedContentOptions): Namespa
             await opened();
             if (inner) {
               const st = await inner.status();
-              return { ...st, ref: w.ref, startedAt: fresh ? started : st.startedAt, updatedAt: acceptedAt ?? recorded() ?? st.updatedAt };
+              return { ...st, ref: w.ref, startedAt: startedAt ?? st.startedAt, updatedAt: acceptedAt ?? recorded() ?? st.updatedAt };
             }
             return { ref: w.ref, offset: total, total, expected, startedAt: started, updatedAt: started };
           },
