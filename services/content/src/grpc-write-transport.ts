@@ -29,7 +29,8 @@ export function grpcWriteTransport(client: ContentClient, call: CallOptions): Wr
     queue.end();
   };
   return {
-    send(req) {
+    send(req, last) {
+      if (ended) return;
       if ('write' in req) {
         const size = writeDataLength(req.write.data) + 32; // the data and room for the tags and varints around it
         if (scratch === undefined || scratch.length < size) scratch = Buffer.allocUnsafe(size);
@@ -37,6 +38,7 @@ export function grpcWriteTransport(client: ContentClient, call: CallOptions): Wr
       } else {
         queue.push(req.request);
       }
+      if (last === true) end();
     },
     async next() {
       try {

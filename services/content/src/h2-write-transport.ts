@@ -180,10 +180,11 @@ function callOver(stream: http2.ClientHttp2Stream, release: () => void): WriteTr
   });
   stream.on('error', (err: Error) => finish(Status.UNAVAILABLE, err.message));
   // The server's side ended: the call is over even if ours is still open (a server that fails the first
-  // message answers at once), so settle now and let go of the stream rather than wait for 'close'.
+  // message answers at once), so settle now and let go of the stream rather than wait for 'close'. A side
+  // we ended already (with the COMMIT) closes the stream as it is: a reset would be one more frame.
   stream.on('end', () => {
     finish(status?.code ?? Status.INTERNAL, status?.details ?? 'stream ended without a status');
-    if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    if (!stream.closed && !stream.writableFinished) stream.close(http2.constants.NGHTTP2_NO_ERROR);
   });
   stream.on('close', () => {
     if (status !== undefined) return finish(status.code, status.details);
@@ -194,13 +195,16 @@ function callOver(stream: http2.ClientHttp2Stream, release: () => void): WriteTr
   });
 
   return {
-    send(req) {
+    send(req, last) {
       if (outcome !== undefined || ended) return; // the error surfaces in next()
+      if (last === true) ended = true;
       if ('write' in req) {
         const parts = framePlainWrite(req.write);
         // One writev for the prefix and every piece of the data.
         stream.cork();
-        for (const part of parts) stream.write(part);
+        for (let i = 0; i < parts.length - 1; i++) stream.write(parts[i]);
+        if (last === true) stream.end(parts.at(-1));
+        else stream.write(parts.at(-1));
         stream.uncork();
       } else {
         const body = encodeWriteRequest(req.request);
@@ -208,7 +212,8 @@ function callOver(stream: http2.ClientHttp2Stream, release: () => void): WriteTr
         framed[0] = 0;
         framed.writeUInt32BE(body.length, 1);
         framed.set(body, 5);
-        stream.write(framed);
+        if (last === true) stream.end(framed);
+        else stream.write(framed);
       }
     },
     next() {

@@ -58,15 +58,16 @@ export async function openRemoteWriter(transport: WriteTransport, opts: WriterOp
   }
 
   /**
-   * One request and its answer. Every request is answered in order after the WRITEs before it; `behind`
-   * sends it at once, right behind them, instead of after their answers, so the server goes on to it
-   * without waiting for a round trip (a COMMIT, which needs every byte written anyway).
+   * One request and its answer. Every request is answered in order after the WRITEs before it; `last`
+   * (a COMMIT, which needs every byte written anyway and ends the call) sends it at once, right behind
+   * them, instead of after their answers, so the server goes on to it without waiting for a round trip,
+   * and ends the request stream with it.
    */
-  async function roundTrip(req: { readonly write: { offset: number; data: Uint8Array } } | { readonly request: WriteRequestInit }, behind = false): Promise<WriteContentResponse> {
+  async function roundTrip(req: { readonly write: { offset: number; data: Uint8Array } } | { readonly request: WriteRequestInit }, last = false): Promise<WriteContentResponse> {
     if (!open) throw new FailedPreconditionError(`writer for ref ${ref} is closed`);
-    if (behind) transport.send(req);
+    if (last) transport.send(req, true);
     await settleAll();
-    if (!behind) transport.send(req);
+    if (!last) transport.send(req);
     let resp: WriteContentResponse | undefined;
     try {
       resp = await transport.next();

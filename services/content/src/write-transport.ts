@@ -7,8 +7,13 @@ import type { PlainWrite, WriteRequestInit } from './write-request-codec.js';
  * (h2-write-transport.ts), which sends the bytes without copying them.
  */
 export interface WriteTransport {
-  /** Queue a request; `write` is the hot WRITE message, `request` any other. */
-  send(req: { readonly write: PlainWrite } | { readonly request: WriteRequestInit }): void;
+  /**
+   * Queue a request; `write` is the hot WRITE message, `request` any other. With `last`, it ends the
+   * request stream too, as `end()` after it would, but in the same frame: a COMMIT is always the last
+   * request, and a separate end (or the reset a stream still open on our side gets when the server ends)
+   * is one more frame and one more wake-up of the server per ingest.
+   */
+  send(req: { readonly write: PlainWrite } | { readonly request: WriteRequestInit }, last?: boolean): void;
   /**
    * The next response; undefined when the server ended the call cleanly. A failed call throws its error
    * as an errdefs class, here and on every later call.
