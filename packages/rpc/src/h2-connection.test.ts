@@ -137,6 +137,33 @@ describe('HTTP/2 server connection', () => {
     expect(pong.payload.toString()).toBe('12345678');
   });
 
+  it('acknowledges a PING ahead of the next output, or alone once the delay is up', async () => {
+    const enc = (fields: HeaderField[]) => encodeHeaders(fields);
+    const c = await start((s) => {
+      s.respond([[':status', '200']]);
+      s.end([['grpc-status', '0']]);
+    }, { pingAckDelayMs: 60_000 });
+    await c.next((f) => f.type === SETTINGS && !(f.flags & ACK));
+    c.send(SETTINGS, 0, 0);
+    await c.next((f) => f.type === SETTINGS && (f.flags & ACK) !== 0);
+    c.send(PING, 0, 0, Buffer.from('waitsfor'));
+    // Read by the server well before the request comes, and not answered alone meanwhile.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.frames.some((f) => f.type === PING)).toBe(false);
+    c.send(HEADERS, END_HEADERS | END_STREAM, 1, enc(REQUEST));
+    const first = await c.next((f) => f.type === PING || f.type === HEADERS);
+    expect(first.type).toBe(PING);
+    expect(first.flags & ACK).toBe(ACK);
+    expect(first.payload.toString()).toBe('waitsfor');
+    await c.next((f) => f.type === HEADERS && f.stream === 1);
+
+    const quick = await start(() => {}, { pingAckDelayMs: 20 });
+    await quick.next((f) => f.type === SETTINGS && !(f.flags & ACK));
+    quick.send(PING, 0, 0, Buffer.from('alone...'));
+    const pong = await quick.next((f) => f.type === PING);
+    expect(pong.payload.toString()).toBe('alone...');
+  });
+
   it('assembles a header block split over CONTINUATION, with padding and priority, and strips DATA padding', async () => {
     const col = collector();
     const c = await start(col.onStream);
