@@ -8,13 +8,14 @@ import { writeDataLength } from './write-data.js';
 
 /** A server that answers every request at once: WRITEs with the offset after them and a digest naming it. */
 function fakeServer(): { transport: WriteTransport; actions: string[] } {
-  // What the writer did, in order: 'WRITE', 'STAT', 'COMMIT' sent, 'read' for each answer it read.
+  // What the writer did, in order: 'WRITE', 'STAT', 'COMMIT' sent ('+end' when it ended the stream), 'read'
+  // for each answer it read after COMMIT.
   const actions: string[] = [];
   const queue: WriteContentResponse[] = [];
   let offset = 0;
   const started = new Date('2026-01-01T00:00:00Z');
   const transport: WriteTransport = {
-    send(req) {
+    send(req, last) {
       if ('write' in req) {
         offset = req.write.offset + writeDataLength(req.write.data);
         actions.push('WRITE');
@@ -22,7 +23,7 @@ function fakeServer(): { transport: WriteTransport; actions: string[] } {
         return;
       }
       const action = req.request.action ?? WriteAction.STAT;
-      actions.push(WriteAction[action]);
+      actions.push(WriteAction[action] + (last === true ? '+end' : ''));
       queue.push(create(WriteContentResponseSchema, {
         action,
         offset: BigInt(offset),
@@ -34,7 +35,7 @@ function fakeServer(): { transport: WriteTransport; actions: string[] } {
     },
     next: async () => {
       const r = queue.shift();
-      if (r !== undefined && actions.includes('COMMIT')) actions.push('read');
+      if (r !== undefined && actions.some((a) => a.startsWith('COMMIT'))) actions.push('read');
       return r;
     },
     end() {},
@@ -69,7 +70,7 @@ describe('openRemoteWriter', () => {
     await w.write(Buffer.alloc(15));
     await w.commit(25, '');
     // Both WRITE answers are read after COMMIT went out; COMMIT's answer last.
-    expect(actions).toEqual(['STAT', 'WRITE', 'WRITE', 'COMMIT', 'read', 'read', 'read']);
+    expect(actions).toEqual(['STAT', 'WRITE', 'WRITE', 'COMMIT+end', 'read', 'read', 'read']);
     expect(w.digest()).toBe('sha256:at-25');
   });
 });
