@@ -1,17 +1,10 @@
-import {
-  connect,
-  constants,
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-  type IncomingHttpHeaders,
-  type IncomingHttpStatusHeader,
-  type OutgoingHttpHeaders,
-} from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { AbortError } from 'abort-controller-x';
 import { ClientError, Metadata, ServerError, Status } from 'nice-grpc-common';
-import { frame, readMessages } from './h2-framing.js';
+import { readMessages } from './h2-framing.js';
 import { MAX_MESSAGE_BYTES } from './h2-server.js';
+import { connectH2, H2Error, type H2ClientConnection, type H2ClientStream, type ResponseHeaders } from './h2-client-connection.js';
+import { encodeHeaders, type HeaderField } from './hpack.js';
 
 /** What a call carries besides its messages. */
 export interface RawCallOptions {
@@ -24,8 +17,8 @@ export interface RawCallOptions {
 /**
  * A gRPC client connection to one Unix socket, carrying calls as raw message bytes. The gateway relays
  * most of containerd's API to plugin processes through these: a relayed call is one more hop, and this
- * hop is node:http2 and the gRPC framing, nothing more (grpc-js's channel, filter stack and retry layers
- * cost several times the hop itself; see bench/run.ts).
+ * hop is our own HTTP/2 client (h2-client-connection.ts) and the gRPC framing, nothing more (grpc-js's
+ * channel, filter stack and retry layers cost several times the hop itself; see bench/run.ts).
  *
  * The connection is made on the first call and made again by the first call after it closed, so a plugin
  * process that restarts is found at once. A call that cannot reach the socket fails with Unavailable,
@@ -48,33 +41,50 @@ export interface H2Channel {
   close(): void;
 }
 
-const { NGHTTP2_CANCEL } = constants;
-
-/** Large enough that a 1 MiB message never waits for a WINDOW_UPDATE; only bytes in flight take memory. */
-const STREAM_WINDOW = 4 << 20;
-const CONNECTION_WINDOW = 16 << 20;
-
 /** Headers of ours; the rest of the metadata goes as the caller gave it. */
 const RESERVED = new Set(['content-type', 'te', 'host', 'user-agent', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding']);
 
-function requestHeaders(path: string, metadata: Metadata | undefined): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {
-    [constants.HTTP2_HEADER_METHOD]: 'POST',
-    [constants.HTTP2_HEADER_PATH]: path,
-    [constants.HTTP2_HEADER_SCHEME]: 'http',
-    [constants.HTTP2_HEADER_AUTHORITY]: 'localhost',
-    'content-type': 'application/grpc',
-    te: 'trailers',
-  };
-  if (metadata === undefined) return headers;
+/**
+ * The request headers every call to a method starts with, encoded once: HPACK blocks that never index
+ * (encodeHeaders) can be joined, so a call's block is this plus its metadata.
+ */
+const heads = new Map<string, Buffer>();
+/** Paths are a service's methods; a bound all the same, should a caller make up paths. */
+const MAX_HEADS = 4096;
+
+function headOf(path: string): Buffer {
+  let head = heads.get(path);
+  if (head === undefined) {
+    if (heads.size >= MAX_HEADS) heads.clear();
+    head = encodeHeaders([
+      [':method', 'POST'],
+      [':scheme', 'http'],
+      [':path', path],
+      [':authority', 'localhost'],
+      ['content-type', 'application/grpc'],
+      ['te', 'trailers'],
+    ]);
+    heads.set(path, head);
+  }
+  return head;
+}
+
+function requestHeaders(path: string, metadata: Metadata | undefined): Buffer {
+  const head = headOf(path);
+  if (metadata === undefined) return head;
+  const fields: HeaderField[] = [];
   for (const [key, values] of metadata) {
     if (RESERVED.has(key) || key.startsWith(':')) continue;
     const vs = values as readonly (string | Uint8Array)[];
-    headers[key] = key.endsWith('-bin')
-      ? vs.map((v) => Buffer.from(typeof v === 'string' ? Buffer.from(v) : v).toString('base64')).join(',')
-      : vs.length === 1 ? String(vs[0]) : vs.map(String);
+    if (key.endsWith('-bin')) {
+      fields.push([key, vs.map((v) => Buffer.from(typeof v === 'string' ? Buffer.from(v) : v).toString('base64')).join(',')]);
+    } else {
+      // One field per value. Values go as latin1, as node:http2 sent them: a relay passes on the bytes
+      // its server decoded (as latin1) unchanged.
+      for (const v of vs) fields.push([key, String(v)]);
+    }
   }
-  return headers;
+  return fields.length === 0 ? head : Buffer.concat([head, encodeHeaders(fields)]);
 }
 
 function decodeMessage(m: string | string[] | undefined): string {
@@ -87,7 +97,7 @@ function decodeMessage(m: string | string[] | undefined): string {
 }
 
 /** The call's status from trailers (or from the headers of a trailers-only response); undefined if none. */
-function statusOf(path: string, h: IncomingHttpHeaders | undefined): ClientError | null | undefined {
+function statusOf(path: string, h: ResponseHeaders | undefined): ClientError | null | undefined {
   const raw = h?.['grpc-status'];
   if (raw === undefined) return undefined;
   const code = Number(Array.isArray(raw) ? raw[0] : raw);
@@ -106,121 +116,111 @@ function httpStatusError(path: string, status: number): ClientError {
   return new ClientError(path, code, `unexpected HTTP status ${status}`);
 }
 
+/** grpc-js's reading of a stream reset that came without a status. */
+function resetError(path: string, code: number): ClientError {
+  const status = code === H2Error.REFUSED_STREAM ? Status.UNAVAILABLE
+    : code === H2Error.CANCEL ? Status.CANCELLED
+    : code === H2Error.ENHANCE_YOUR_CALM ? Status.RESOURCE_EXHAUSTED
+    : code === 0xc /* INADEQUATE_SECURITY */ ? Status.PERMISSION_DENIED
+    : Status.INTERNAL;
+  return new ClientError(path, status, `stream reset with code ${code}`);
+}
+
+/** A gRPC message's prefix: not compressed, and its length. */
+function prefix(length: number): Buffer {
+  const p = Buffer.allocUnsafe(5);
+  p[0] = 0;
+  p.writeUInt32BE(length, 1);
+  return p;
+}
+
 interface Call {
-  readonly stream: ClientHttp2Stream;
+  readonly stream: H2ClientStream;
   /** Settles when the call is over: null for OK, else the error to report. */
   readonly done: Promise<Error | null>;
   /** End the call from this side for a reason of ours (an oversized message...); that reason is reported. */
   cancel(reason: Error): void;
 }
 
-/** grpc-js's reading of a stream reset that came without a status. */
-function resetError(path: string, code: number): ClientError {
-  const status = code === constants.NGHTTP2_REFUSED_STREAM ? Status.UNAVAILABLE
-    : code === NGHTTP2_CANCEL ? Status.CANCELLED
-    : code === constants.NGHTTP2_ENHANCE_YOUR_CALM ? Status.RESOURCE_EXHAUSTED
-    : code === constants.NGHTTP2_INADEQUATE_SECURITY ? Status.PERMISSION_DENIED
-    : Status.INTERNAL;
-  return new ClientError(path, status, `stream reset with code ${code}`);
+/** A connection and the calls in flight on it: it holds the process open only while it has some. */
+interface Connection {
+  readonly conn: H2ClientConnection;
+  active: number;
 }
 
 export function dialH2(socketPath: string): H2Channel {
   const target = `unix://${socketPath}`;
-  let session: ClientHttp2Session | undefined;
-  /** Calls in flight on each session: a session holds the process open only while it has some. */
-  const active = new WeakMap<ClientHttp2Session, number>();
-  /** Why a session failed (refused, no such socket...), for the calls it takes down with it. */
-  const sessionErrors = new WeakMap<ClientHttp2Session, Error>();
+  let current: Connection | undefined;
 
   const unavailable = (path: string, err: unknown) =>
     new ClientError(path, Status.UNAVAILABLE, `connection to ${target} failed: ${err instanceof Error ? err.message : String(err)}`);
 
-  const sessionFor = (): ClientHttp2Session => {
-    if (session !== undefined && !session.closed && !session.destroyed) return session;
-    const s = connect('http://localhost', {
-      createConnection: () => netConnect(socketPath),
-      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW },
-      maxSessionMemory: 64,
-    });
-    s.on('connect', () => s.setLocalWindowSize(CONNECTION_WINDOW));
-    // A session that ends for any reason is dropped; the next call dials again. Its streams see the
-    // error themselves.
-    const drop = () => { if (session === s) session = undefined; };
-    s.on('error', (err) => {
-      sessionErrors.set(s, err);
-      drop();
-    });
-    s.on('goaway', drop);
-    s.on('close', drop);
-    s.unref();
-    session = s;
-    return s;
+  /** The connection, or a new one once it closed (or the server sent GOAWAY). */
+  const connection = (): Connection => {
+    if (current !== undefined && !current.conn.closed) return current;
+    const conn = connectH2(netConnect(socketPath));
+    conn.unref();
+    current = { conn, active: 0 };
+    return current;
+  };
+
+  /** What a call that closed comes to. */
+  const outcome = (path: string, stream: H2ClientStream, signal: AbortSignal | undefined): Error | null => {
+    if (signal?.aborted) return new AbortError();
+    const fromTrailers = statusOf(path, stream.trailers);
+    const status = fromTrailers !== undefined ? fromTrailers : statusOf(path, stream.headers);
+    if (status !== undefined) return status;
+    const http = Number(stream.headers?.[':status'] ?? 0);
+    if (http !== 0 && http !== 200) return httpStatusError(path, http);
+    // The connection failed or dropped: the backend is not there (any more).
+    if (stream.error !== undefined) return unavailable(path, stream.error);
+    if (stream.rstCode !== undefined && stream.rstCode !== H2Error.NO_ERROR) return resetError(path, stream.rstCode);
+    if (stream.headers === undefined) return unavailable(path, new Error('connection closed'));
+    return new ClientError(path, Status.UNKNOWN, 'call ended without a status');
   };
 
   const start = (path: string, opts: RawCallOptions | undefined): Call => {
     const signal = opts?.signal;
     if (signal?.aborted) throw new AbortError();
-    let s: ClientHttp2Session;
+    let c: Connection;
+    let stream: H2ClientStream;
     try {
-      s = sessionFor();
-    } catch (err) {
-      throw unavailable(path, err);
-    }
-    let stream: ClientHttp2Stream;
-    try {
-      stream = s.request(requestHeaders(path, opts?.metadata), { endStream: false });
+      c = connection();
+      stream = c.conn.request(requestHeaders(path, opts?.metadata));
     } catch (err) {
       throw unavailable(path, err);
     }
     // The connection holds the process open only while a call is in flight, as grpc-js's does.
-    const inFlight = active.get(s) ?? 0;
-    active.set(s, inFlight + 1);
-    if (inFlight === 0) s.ref();
-    let headers: (IncomingHttpHeaders & IncomingHttpStatusHeader) | undefined;
-    let trailers: IncomingHttpHeaders | undefined;
-    let failure: NodeJS.ErrnoException | undefined;
+    if (c.active++ === 0) c.conn.ref();
     let local: Error | undefined;
-    stream.once('response', (h) => { headers = h; });
-    stream.once('trailers', (t) => { trailers = t; });
-    stream.once('error', (err: NodeJS.ErrnoException) => { failure = err; });
-    const onAbort = () => stream.close(NGHTTP2_CANCEL);
+    const onAbort = () => stream.reset(H2Error.CANCEL);
     signal?.addEventListener('abort', onAbort, { once: true });
     const done = new Promise<Error | null>((resolve) => {
-      stream.once('close', () => {
+      stream.on('close', () => {
         signal?.removeEventListener('abort', onAbort);
-        const left = (active.get(s) ?? 1) - 1;
-        active.set(s, left);
-        if (left === 0) s.unref();
-        if (local !== undefined) return resolve(local);
-        if (signal?.aborted) return resolve(new AbortError());
-        const fromTrailers = statusOf(path, trailers);
-        const status = fromTrailers !== undefined ? fromTrailers : statusOf(path, headers);
-        if (status !== undefined) return resolve(status);
-        const http = Number(headers?.[constants.HTTP2_HEADER_STATUS] ?? 0);
-        if (http !== 0 && http !== 200) return resolve(httpStatusError(path, http));
-        if (failure?.code === 'ERR_HTTP2_STREAM_ERROR' && stream.rstCode) return resolve(resetError(path, stream.rstCode));
-        // The connection failed or dropped: the backend is not there (any more).
-        if (failure !== undefined) return resolve(unavailable(path, failure));
-        if (headers === undefined) return resolve(unavailable(path, sessionErrors.get(s) ?? new Error('connection closed')));
-        resolve(new ClientError(path, Status.UNKNOWN, 'call ended without a status'));
+        if (--c.active === 0) c.conn.unref();
+        resolve(local ?? outcome(path, stream, signal));
       });
     });
     const cancel = (reason: Error) => {
       local ??= reason;
-      if (!stream.closed) stream.close(NGHTTP2_CANCEL);
+      stream.reset(H2Error.CANCEL);
     };
     return { stream, done, cancel };
   };
 
-  const send = async (stream: ClientHttp2Stream, requests: Uint8Array | AsyncIterable<Uint8Array>) => {
+  /** The request messages, each as its prefix and the caller's bytes (not copied). */
+  const send = async (stream: H2ClientStream, requests: Uint8Array | AsyncIterable<Uint8Array>) => {
     if (requests instanceof Uint8Array) {
-      stream.end(frame(requests));
+      stream.write(prefix(requests.length));
+      stream.end(requests);
       return;
     }
     try {
       for await (const r of requests) {
-        if (stream.destroyed) return;
-        if (!stream.write(frame(r))) {
+        if (stream.closed) return;
+        stream.write(prefix(r.length));
+        if (!stream.write(r)) {
           await new Promise<void>((resolve) => {
             const go = () => { stream.off('drain', go); stream.off('close', go); resolve(); };
             stream.on('drain', go);
@@ -228,10 +228,10 @@ export function dialH2(socketPath: string): H2Channel {
           });
         }
       }
-      if (!stream.destroyed) stream.end();
+      stream.end();
     } catch {
       // The requests failed at their source: the call cannot complete.
-      stream.close(NGHTTP2_CANCEL);
+      stream.reset(H2Error.CANCEL);
     }
   };
 
@@ -280,14 +280,14 @@ export function dialH2(socketPath: string): H2Channel {
         if (err !== null) throw err;
       } finally {
         // The consumer stopped early: the call is cancelled, as grpc-js does.
-        if (!stream.closed) stream.close(NGHTTP2_CANCEL);
+        if (!stream.closed) stream.reset(H2Error.CANCEL);
         await messages.return?.();
       }
     },
 
     close() {
-      session?.destroy();
-      session = undefined;
+      current?.conn.destroy();
+      current = undefined;
     },
   };
 }

@@ -1,6 +1,13 @@
-import http2 from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { ClientError, Status } from 'nice-grpc-common';
+import {
+  connectH2,
+  encodeHeaders,
+  H2Error,
+  type H2ClientConnection,
+  type H2ClientStream,
+  type ResponseHeaders,
+} from '@flotilla/rpc/h2-client-connection';
 import type { WriteContentResponse } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import { fromGrpcError } from '@flotilla/errdefs';
 import { setSendBuffer } from '@flotilla/native';
@@ -9,6 +16,16 @@ import { decodeWriteResponse } from './write-response-codec.js';
 import type { WriteTransport } from './write-transport.js';
 
 const PATH = '/containerd.services.content.v1.Content/Write';
+/** The request headers of every Write call but its metadata, encoded once. */
+const HEAD = encodeHeaders([
+  [':method', 'POST'],
+  [':scheme', 'http'],
+  [':path', PATH],
+  [':authority', 'localhost'],
+  ['content-type', 'application/grpc'],
+  ['te', 'trailers'],
+  ['user-agent', 'flotilla-content-proxy'],
+]);
 /**
  * The relay socket's send buffer: more than two 1 MiB WRITEs (what ctr and the CRI send), so each is handed
  * to the kernel in one write. With the default 208 KiB a relayed layer left in bursts, each waiting for the
@@ -19,57 +36,60 @@ const SEND_BUFFER = 2 << 20;
 const IDLE_MS = 30_000;
 
 /**
- * Write calls on a bare HTTP/2 connection to a Unix socket. gRPC's client copies every message into a
- * fresh frame buffer; for an ingest that is a second copy of every byte and most of the proxy's CPU.
- * Here a WRITE goes out as a small prefix plus the caller's own bytes, uncopied. The protocol is the
- * plain gRPC one our server and containerd's speak: length-prefixed messages, status in the trailers.
+ * Write calls on a bare HTTP/2 connection to a Unix socket (@flotilla/rpc's own client, see
+ * h2-client-connection.ts). gRPC's client copies every message into a fresh frame buffer; for an ingest
+ * that is a second copy of every byte and most of the proxy's CPU. Here a WRITE goes out as a small
+ * prefix plus the caller's own bytes, uncopied, in as few DATA frames as the server allows. The protocol
+ * is the plain gRPC one our server and containerd's speak: length-prefixed messages, status in the trailers.
  */
 export interface H2WriteDialer {
+  /**
+   * A Write call with `metadata` as its extra headers. The headers are encoded once per metadata object,
+   * which is taken not to change (the proxy passes the same one for every writer).
+   */
   open(metadata: Readonly<Record<string, string>>): WriteTransport;
 }
 
 export function h2WriteDialer(socketPath: string): H2WriteDialer {
   /** The connection and how many calls it carries; a dead one is replaced, its calls finish on their own. */
-  let current: { session: http2.ClientHttp2Session; active: number } | undefined;
+  let current: { conn: H2ClientConnection; active: number } | undefined;
+  /** Each metadata object's request headers, encoded once: the proxy opens every writer with the same one. */
+  const blocks = new WeakMap<object, Buffer>();
 
   const connection = () => {
-    if (current !== undefined && !current.session.closed && !current.session.destroyed) return current;
-    const session = http2.connect('http://localhost', {
-      createConnection: () => {
-        const socket = connect(socketPath);
-        socket.once('connect', () => enlargeSendBuffer(socket));
-        return socket;
-      },
-      // Windows as large as our server's, so a 1 MiB message is never held back by flow control.
-      settings: { initialWindowSize: 4 << 20 },
-    });
-    const entry = { session, active: 0 };
-    session.on('error', () => {}); // reported through the streams
-    session.once('connect', () => { try { session.setLocalWindowSize(16 << 20); } catch { /* closed already */ } });
-    session.once('close', () => { if (current === entry) current = undefined; });
-    session.setTimeout(IDLE_MS, () => { if (entry.active === 0) session.close(); });
+    if (current !== undefined && !current.conn.closed) return current;
+    const socket = connect(socketPath);
+    socket.once('connect', () => enlargeSendBuffer(socket));
+    // Windows as large as our server's (the default), so a 1 MiB message is never held back by flow control.
+    const conn = connectH2(socket);
+    conn.unref();
+    const entry = { conn, active: 0 };
+    // Idle: no bytes either way for IDLE_MS. The timer does not hold the process open.
+    socket.setTimeout(IDLE_MS, () => { if (entry.active === 0) conn.close(); });
     current = entry;
     return entry;
+  };
+
+  const headersFor = (metadata: Readonly<Record<string, string>>): Buffer => {
+    let block = blocks.get(metadata);
+    if (block === undefined) {
+      block = Buffer.concat([HEAD, encodeHeaders(Object.entries(metadata).map(([k, v]) => [k.toLowerCase(), v] as const))]);
+      blocks.set(metadata, block);
+    }
+    return block;
   };
 
   return {
     open(metadata) {
       const entry = connection();
+      const stream = entry.conn.request(headersFor(metadata));
       // Keep the process alive while a call is open, and only then.
-      if (entry.active++ === 0) entry.session.ref();
-      const stream = entry.session.request({
-        ':method': 'POST',
-        ':path': PATH,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        'user-agent': 'flotilla-content-proxy',
-        ...metadata,
-      });
+      if (entry.active++ === 0) entry.conn.ref();
       let released = false;
       const release = () => {
         if (released) return;
         released = true;
-        if (--entry.active === 0 && !entry.session.destroyed) entry.session.unref();
+        if (--entry.active === 0) entry.conn.unref();
       };
       return callOver(stream, release);
     },
@@ -113,7 +133,17 @@ function codeOfHttp(status: number): Status {
   }
 }
 
-function callOver(stream: http2.ClientHttp2Stream, release: () => void): WriteTransport {
+/** grpc-js's reading of a stream reset that came without a status. */
+function resetStatus(code: number): { code: Status; details: string } {
+  switch (code) {
+    case H2Error.REFUSED_STREAM: return { code: Status.UNAVAILABLE, details: 'stream refused' };
+    case H2Error.CANCEL: return { code: Status.CANCELLED, details: 'call canceled' };
+    case H2Error.ENHANCE_YOUR_CALM: return { code: Status.RESOURCE_EXHAUSTED, details: `stream reset with code ${code}` };
+    default: return { code: Status.INTERNAL, details: `stream reset with code ${code}` };
+  }
+}
+
+function callOver(stream: H2ClientStream, release: () => void): WriteTransport {
   const responses: WriteContentResponse[] = [];
   let waiter: { resolve: (r: WriteContentResponse | undefined) => void; reject: (e: unknown) => void } | undefined;
   /** Set once the call is over: undefined result for a clean end, or the error. */
@@ -140,10 +170,10 @@ function callOver(stream: http2.ClientHttp2Stream, release: () => void): WriteTr
     release();
     settle();
   };
-  const statusFrom = (headers: http2.IncomingHttpHeaders) => {
+  const statusFrom = (headers: ResponseHeaders) => {
     const raw = headers['grpc-status'];
     if (raw === undefined) return;
-    const code = Number(raw);
+    const code = Number(Array.isArray(raw) ? raw[0] : raw);
     status = { code: Number.isInteger(code) ? code : Status.UNKNOWN, details: decodeMessage(headers['grpc-message']) };
   };
 
@@ -164,33 +194,31 @@ function callOver(stream: http2.ClientHttp2Stream, release: () => void): WriteTr
       if (pending.length < 5 + len) break;
       if (pending[0] !== 0) {
         finish(Status.INTERNAL, 'compressed messages are not supported');
-        stream.close(http2.constants.NGHTTP2_CANCEL);
+        stream.reset(H2Error.CANCEL);
         return;
       }
       try {
         responses.push(decodeWriteResponse(pending.subarray(5, 5 + len)));
       } catch (err) {
         finish(Status.INTERNAL, `bad response: ${(err as Error).message}`);
-        stream.close(http2.constants.NGHTTP2_CANCEL);
+        stream.reset(H2Error.CANCEL);
         return;
       }
       pending = pending.subarray(5 + len);
     }
     settle();
   });
-  stream.on('error', (err: Error) => finish(Status.UNAVAILABLE, err.message));
   // The server's side ended: the call is over even if ours is still open (a server that fails the first
-  // message answers at once), so settle now and let go of the stream rather than wait for 'close'. A side
-  // we ended already (with the COMMIT) closes the stream as it is: a reset would be one more frame.
-  stream.on('end', () => {
-    finish(status?.code ?? Status.INTERNAL, status?.details ?? 'stream ended without a status');
-    if (!stream.closed && !stream.writableFinished) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-  });
+  // message answers at once), so settle now. The connection closes a stream still open on our side (an
+  // RST_STREAM NO_ERROR); one we ended already (with the COMMIT) closes as it is.
+  stream.on('end', () => finish(status?.code ?? Status.INTERNAL, status?.details ?? 'stream ended without a status'));
   stream.on('close', () => {
     if (status !== undefined) return finish(status.code, status.details);
-    const rst = stream.rstCode;
-    if (rst === http2.constants.NGHTTP2_REFUSED_STREAM) return finish(Status.UNAVAILABLE, 'stream refused');
-    if (rst === http2.constants.NGHTTP2_CANCEL) return finish(Status.CANCELLED, 'call canceled');
+    if (stream.error !== undefined) return finish(Status.UNAVAILABLE, stream.error.message);
+    if (stream.rstCode !== undefined && stream.rstCode !== H2Error.NO_ERROR) {
+      const s = resetStatus(stream.rstCode);
+      return finish(s.code, s.details);
+    }
     finish(Status.INTERNAL, 'stream closed without a status');
   });
 
@@ -199,13 +227,11 @@ function callOver(stream: http2.ClientHttp2Stream, release: () => void): WriteTr
       if (outcome !== undefined || ended) return; // the error surfaces in next()
       if (last === true) ended = true;
       if ('write' in req) {
+        // The prefix and every piece of the data, uncopied: the connection frames them together.
         const parts = framePlainWrite(req.write);
-        // One writev for the prefix and every piece of the data.
-        stream.cork();
-        for (let i = 0; i < parts.length - 1; i++) stream.write(parts[i]);
+        for (let i = 0; i < parts.length - 1; i++) stream.write(parts[i]!);
         if (last === true) stream.end(parts.at(-1));
-        else stream.write(parts.at(-1));
-        stream.uncork();
+        else stream.write(parts.at(-1)!);
       } else {
         const body = encodeWriteRequest(req.request);
         const framed = Buffer.allocUnsafe(5 + body.length);
@@ -224,7 +250,7 @@ function callOver(stream: http2.ClientHttp2Stream, release: () => void): WriteTr
     end() {
       if (ended) return;
       ended = true;
-      if (!stream.closed && !stream.destroyed) stream.end();
+      stream.end();
     },
   };
 }
