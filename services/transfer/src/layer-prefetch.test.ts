@@ -53,6 +53,15 @@ describe('layer prefetcher', () => {
     expect(p.heldBytes).toBe(0);
   });
 
+  it('inflates a layer of several gzip members, whose trailer tells only the last one\'s size', async () => {
+    p = createLayerPrefetcher({ dir, log, minBlobBytes: 1024 });
+    const head = tarLike(1 << 20);
+    const tail = tarLike(256 << 10);
+    const d = commit(Buffer.concat([gzipSync(head), gzipSync(tail)]));
+    await until(() => p!.heldBytes === head.length + tail.length);
+    expect(joined((await p.take(d))!.chunks).equals(Buffer.concat([head, tail]))).toBe(true);
+  });
+
   it('leaves alone what is not worth it or not a gzip layer, and a corrupt one to its Apply', async () => {
     p = createLayerPrefetcher({ dir, log, minBlobBytes: 1024, maxBlobBytes: 1 << 20, watch: false, waitMs: 5000 });
     const small = commit(gzipSync(Buffer.from('tiny')));
