@@ -8,7 +8,7 @@ import type { Supervised } from './processes/supervisor.js';
 export interface Backend {
   readonly name: string;
   readonly address: string;
-  /** Relayed and proxied calls go over node:http2 as raw bytes, without grpc-js's layers. */
+  /** Relayed and proxied calls go over our own HTTP/2 client (@flotilla/rpc dialH2) as raw bytes, without grpc-js's layers. */
   readonly h2: H2Channel;
   /** Why calls cannot go through right now, or undefined when they can. */
   unavailable(): string | undefined;

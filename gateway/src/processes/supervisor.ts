@@ -31,7 +31,7 @@ export interface SupervisorOptions {
 export interface Supervised {
   readonly name: string;
   readonly socket: string;
-  /** One channel for the process's lifetime (node:http2, no grpc-js): it reconnects across restarts. */
+  /** One channel for the process's lifetime (our own HTTP/2 client, no grpc-js): it reconnects across restarts. */
   readonly h2: H2Channel;
   state(): ProcessState;
   pid(): number | undefined;

@@ -13,7 +13,7 @@ import { definitionOf, type Definition } from './definition.js';
 import type { H2Channel } from './h2-channel.js';
 import { h2ClientOf } from './h2-client.js';
 
-export { dialH2, type H2Channel, type RawCallOptions } from './h2-channel.js';
+export { dialH2, statusOfHttp, statusOfReset, type H2Channel, type RawCallOptions } from './h2-channel.js';
 
 /** Proxy clients hand errdefs classes to their callers, never gRPC statuses. */
 async function* nativeErrors<Req, Res>(call: ClientMiddlewareCall<Req, Res>, options: CallOptions) {
@@ -39,7 +39,7 @@ export function dialUnix(path: string): Channel {
 export type ServiceClient<S extends GenServiceMethods> = Client<Definition<S>>;
 
 /**
- * A typed client of `service`: over grpc-js for a nice-grpc Channel, over node:http2 alone for an
+ * A typed client of `service`: over grpc-js for a nice-grpc Channel, over our own HTTP/2 client alone for an
  * H2Channel. Both reject with errdefs classes.
  */
 export function clientOf<S extends GenServiceMethods>(service: GenService<S>, channel: Channel | H2Channel): ServiceClient<S> {

@@ -106,25 +106,33 @@ function statusOf(path: string, h: ResponseHeaders | undefined): ClientError | n
 }
 
 /** gRPC's mapping of an HTTP status that is not 200 (the response came from something not speaking gRPC). */
-function httpStatusError(path: string, status: number): ClientError {
-  const code = status === 400 ? Status.INTERNAL
-    : status === 401 ? Status.UNAUTHENTICATED
-    : status === 403 ? Status.PERMISSION_DENIED
-    : status === 404 ? Status.UNIMPLEMENTED
-    : status === 429 || status === 502 || status === 503 || status === 504 ? Status.UNAVAILABLE
-    : Status.UNKNOWN;
-  return new ClientError(path, code, `unexpected HTTP status ${status}`);
+export function statusOfHttp(status: number): Status {
+  switch (status) {
+    case 400: return Status.INTERNAL;
+    case 401: return Status.UNAUTHENTICATED;
+    case 403: return Status.PERMISSION_DENIED;
+    case 404: return Status.UNIMPLEMENTED;
+    case 429: case 502: case 503: case 504: return Status.UNAVAILABLE;
+    default: return Status.UNKNOWN;
+  }
 }
 
-/** grpc-js's reading of a stream reset that came without a status. */
-function resetError(path: string, code: number): ClientError {
-  const status = code === H2Error.REFUSED_STREAM ? Status.UNAVAILABLE
-    : code === H2Error.CANCEL ? Status.CANCELLED
-    : code === H2Error.ENHANCE_YOUR_CALM ? Status.RESOURCE_EXHAUSTED
-    : code === 0xc /* INADEQUATE_SECURITY */ ? Status.PERMISSION_DENIED
-    : Status.INTERNAL;
-  return new ClientError(path, status, `stream reset with code ${code}`);
+/** grpc-js's reading of an HTTP/2 stream reset (an RST_STREAM code) that came without a status. */
+export function statusOfReset(code: number): Status {
+  switch (code) {
+    case H2Error.REFUSED_STREAM: return Status.UNAVAILABLE;
+    case H2Error.CANCEL: return Status.CANCELLED;
+    case H2Error.ENHANCE_YOUR_CALM: return Status.RESOURCE_EXHAUSTED;
+    case 0xc /* INADEQUATE_SECURITY */: return Status.PERMISSION_DENIED;
+    default: return Status.INTERNAL;
+  }
 }
+
+const httpStatusError = (path: string, status: number): ClientError =>
+  new ClientError(path, statusOfHttp(status), `unexpected HTTP status ${status}`);
+
+const resetError = (path: string, code: number): ClientError =>
+  new ClientError(path, statusOfReset(code), `stream reset with code ${code}`);
 
 /** A gRPC message's prefix: not compressed, and its length. */
 function prefix(length: number): Buffer {

@@ -36,7 +36,7 @@ const READ_AHEAD = 4;
  * Chunks are taken with 'data' events and parsed as they come; the consumer awaits whole messages. A bulk
  * write arrives as 64 DATA frames per MiB, so per-chunk promise turns (an async iterator over the stream)
  * were most of a relay's CPU. Each byte is copied at most once: a message that lies within one chunk is a
- * view of it (node:http2 gives every chunk a fresh buffer and never writes to it again), one split across
+ * view of it (Node reads each socket chunk into a new buffer and never reuses it), one split across
  * chunks is assembled straight into a buffer of its final size. Past READ_AHEAD parsed messages the
  * stream is paused, so a slow consumer still applies backpressure.
  *

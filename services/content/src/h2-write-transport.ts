@@ -11,6 +11,7 @@ import {
 import type { WriteContentResponse } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import { fromGrpcError } from '@flotilla/errdefs';
 import { setSendBuffer } from '@flotilla/native';
+import { statusOfHttp, statusOfReset } from '@flotilla/rpc/client';
 import { encodeWriteRequest, framePlainWrite } from './write-request-codec.js';
 import { decodeWriteResponse } from './write-response-codec.js';
 import type { WriteTransport } from './write-transport.js';
@@ -121,28 +122,6 @@ function decodeMessage(v: unknown): string {
   }
 }
 
-/** gRPC's mapping of an HTTP status that is not 200 to a code. */
-function codeOfHttp(status: number): Status {
-  switch (status) {
-    case 400: return Status.INTERNAL;
-    case 401: return Status.UNAUTHENTICATED;
-    case 403: return Status.PERMISSION_DENIED;
-    case 404: return Status.UNIMPLEMENTED;
-    case 429: case 502: case 503: case 504: return Status.UNAVAILABLE;
-    default: return Status.UNKNOWN;
-  }
-}
-
-/** grpc-js's reading of a stream reset that came without a status. */
-function resetStatus(code: number): { code: Status; details: string } {
-  switch (code) {
-    case H2Error.REFUSED_STREAM: return { code: Status.UNAVAILABLE, details: 'stream refused' };
-    case H2Error.CANCEL: return { code: Status.CANCELLED, details: 'call canceled' };
-    case H2Error.ENHANCE_YOUR_CALM: return { code: Status.RESOURCE_EXHAUSTED, details: `stream reset with code ${code}` };
-    default: return { code: Status.INTERNAL, details: `stream reset with code ${code}` };
-  }
-}
-
 function callOver(stream: H2ClientStream, release: () => void): WriteTransport {
   const responses: WriteContentResponse[] = [];
   let waiter: { resolve: (r: WriteContentResponse | undefined) => void; reject: (e: unknown) => void } | undefined;
@@ -180,7 +159,7 @@ function callOver(stream: H2ClientStream, release: () => void): WriteTransport {
   stream.on('response', (headers) => {
     const http = Number(headers[':status']);
     if (http !== 200) {
-      status = { code: codeOfHttp(http), details: `unexpected HTTP status ${http}` };
+      status = { code: statusOfHttp(http), details: `unexpected HTTP status ${http}` };
       return;
     }
     // Trailers-only: the status came with the headers.
@@ -216,8 +195,7 @@ function callOver(stream: H2ClientStream, release: () => void): WriteTransport {
     if (status !== undefined) return finish(status.code, status.details);
     if (stream.error !== undefined) return finish(Status.UNAVAILABLE, stream.error.message);
     if (stream.rstCode !== undefined && stream.rstCode !== H2Error.NO_ERROR) {
-      const s = resetStatus(stream.rstCode);
-      return finish(s.code, s.details);
+      return finish(statusOfReset(stream.rstCode), `stream reset with code ${stream.rstCode}`);
     }
     finish(Status.INTERNAL, 'stream closed without a status');
   });
