@@ -6,48 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHpackDecoder, encodeHeaders, type HeaderField } from './hpack.js';
 import { connectH2, H2Error, type H2ClientConnection, type H2ClientOptions, type H2ClientStream } from './h2-client-connection.js';
+import {
+  ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PADDED, PING, PRIORITY, PRIORITY_FLAG, PUSH_PROMISE, RST_STREAM, SETTINGS, WINDOW_UPDATE,
+  encodeFrame, settingsPayload, takeFrames, u32, type Frame,
+} from './test-support.js';
 
 // Frame-level tests: a raw server reads every frame the client sends and writes exactly the frames a case
 // needs, so each rule of the protocol is checked on the wire, not through another HTTP/2 stack. Nothing
 // waits on a clock: "the client sent nothing more" is checked after a PING round trip, since the client
 // writes what it has queued before (or with) its acknowledgement.
 
-const DATA = 0;
-const HEADERS = 1;
-const PRIORITY = 2;
-const RST_STREAM = 3;
-const SETTINGS = 4;
-const PUSH_PROMISE = 5;
-const PING = 6;
-const GOAWAY = 7;
-const WINDOW_UPDATE = 8;
-const CONTINUATION = 9;
-const END_STREAM = 1;
-const ACK = 1;
-const END_HEADERS = 4;
-const PADDED = 8;
-const PRIORITY_FLAG = 0x20;
-
 const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
 
-interface Frame {
-  type: number;
-  flags: number;
-  stream: number;
-  payload: Buffer;
-}
-
-function encodeFrame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
-
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
-const settingsPayload = (pairs: [number, number][]) => Buffer.concat(pairs.map(([id, v]) => { const b = Buffer.alloc(6); b.writeUInt16BE(id); b.writeUInt32BE(v, 2); return b; }));
 const settingsOf = (f: Frame) => {
   const values = new Map<number, number>();
   for (let i = 0; i < f.payload.length; i += 6) values.set(f.payload.readUInt16BE(i), f.payload.readUInt32BE(i + 2));
@@ -95,7 +65,7 @@ async function start(opts: { client?: Partial<H2ClientOptions>; settings?: [numb
   cleanups.push(() => { conn.destroy(); socket.destroy(); server.close(); rmSync(dir, { recursive: true, force: true }); });
   const frames: Frame[] = [];
   const taken = new Set<Frame>();
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let prefaceLeft = PREFACE.length;
   const peer: Peer = { socket, frames, preface: false } as Peer;
   const waiters: (() => void)[] = [];
@@ -111,12 +81,7 @@ async function start(opts: { client?: Partial<H2ClientOptions>; settings?: [numb
       buf = buf.subarray(PREFACE.length);
       prefaceLeft = 0;
     }
-    while (buf.length >= 9) {
-      const len = buf.readUIntBE(0, 3);
-      if (buf.length < 9 + len) break;
-      frames.push({ type: buf[3]!, flags: buf[4]!, stream: buf.readUInt32BE(5) & 0x7fffffff, payload: Buffer.from(buf.subarray(9, 9 + len)) });
-      buf = buf.subarray(9 + len);
-    }
+    buf = takeFrames(buf, frames);
     wake();
   });
   socket.on('end', () => { done = true; endedResolve(); wake(); });

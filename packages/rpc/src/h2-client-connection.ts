@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { createHpackDecoder, encodeHeaders, HpackError, type HeaderField } from './hpack.js';
 import { H2Error } from './h2-connection.js';
+import { Inbound, type InboundOwner } from './h2-inbound.js';
 
 /**
  * The client side of an HTTP/2 connection (RFC 9113), written for gRPC over a Unix socket: the other half
@@ -81,8 +82,6 @@ export const defaultH2ClientOptions: H2ClientOptions = {
 
 /** Response headers or trailers as Node's http2 gives them: one string per name, an array when a name repeats. */
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
-
-type Listener = (arg?: never) => void;
 
 /**
  * One request/response exchange. Reading follows node's Readable events ('data', 'end', with
@@ -546,7 +545,7 @@ class Connection implements H2ClientConnection {
       }
       // DATA for a stream already closed (reset, say) is counted above and dropped.
       const s = this.streams.get(id);
-      this.dataTarget = s !== undefined && !s.remoteEnded ? s : undefined;
+      this.dataTarget = s !== undefined && !s.inbound.remoteEnded ? s : undefined;
       if (this.dataTarget !== undefined) {
         this.dataTarget.received(len);
         // Reset for taking more than its window, or for data before headers.
@@ -566,21 +565,21 @@ class Connection implements H2ClientConnection {
       this.dataPad = chunk[at]!;
       // After the pad length come the data, then the padding.
       if (this.dataPad >= left) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'padding longer than the frame');
-      this.dataTarget?.consumedPadding(1 + this.dataPad);
+      this.dataTarget?.inbound.consumedPadding(1 + this.dataPad);
       at++;
       n--;
       left--;
     }
     // Of the frame's remaining bytes the last dataPad are padding.
     const take = Math.min(n, Math.max(0, left - this.dataPad));
-    if (take > 0 && this.dataTarget !== undefined) this.dataTarget.deliver(chunk.subarray(at, at + take));
+    if (take > 0 && this.dataTarget !== undefined) this.dataTarget.inbound.deliver(chunk.subarray(at, at + take));
   }
 
   private endData(): void {
     const s = this.dataTarget;
     this.frameType = -1;
     this.dataTarget = undefined;
-    if (s !== undefined && (this.frameFlags & FLAG_END_STREAM) !== 0) s.remoteEnd();
+    if (s !== undefined && (this.frameFlags & FLAG_END_STREAM) !== 0) s.inbound.remoteEnd();
   }
 
   private endFrame(p: Buffer): void {
@@ -802,10 +801,6 @@ function flushConnection(c: Connection): void {
   c.flush();
 }
 
-function flushStream(s: Stream): void {
-  s.flushBuffered();
-}
-
 class ConnectionError extends Error {
   constructor(readonly code: number, message: string) {
     super(message);
@@ -823,15 +818,13 @@ function headersOf(fields: readonly HeaderField[]): ResponseHeaders {
   return headers;
 }
 
-class Stream implements H2ClientStream {
+class Stream implements H2ClientStream, InboundOwner {
   id = 0;
   headers: ResponseHeaders | undefined = undefined;
   trailers: ResponseHeaders | undefined = undefined;
   rstCode: number | undefined = undefined;
   error: Error | undefined = undefined;
   closed = false;
-  readableEnded = false;
-  remoteEnded = false;
   /** The request headers, until the stream opens. */
   block: Buffer | undefined;
   sendWindow = 0;
@@ -842,111 +835,62 @@ class Stream implements H2ClientStream {
   private queue: Uint8Array[] = [];
   private queueOffset = 0;
   queued = 0;
-  /**
-   * Readable's three states: null until someone reads (data is kept, not dropped, as a Readable keeps it
-   * until a 'data' listener or resume()), true while data flows to listeners, false when paused.
-   */
-  private flowing: boolean | null = null;
-  private flushScheduled = false;
-  private endPending = false;
-  private buffered: Buffer[] = [];
-  private recvWindow: number;
-  private recvUnacked = 0;
-  private listeners: Record<string, Listener[] | undefined> = {};
+  /** The reading half, which also keeps the listeners of every event (h2-inbound.ts). */
+  readonly inbound: Inbound;
 
   constructor(
     private readonly conn: Connection,
     block: Buffer,
-    private readonly window: number,
+    window: number,
   ) {
     this.block = block;
-    this.recvWindow = window;
+    this.inbound = new Inbound(this, window);
   }
 
-  // -- events
+  get readableEnded(): boolean {
+    return this.inbound.readableEnded;
+  }
+
+  // -- reading (h2-inbound.ts)
 
   on(event: string, fn: (...args: never[]) => void): this {
-    (this.listeners[event] ??= []).push(fn as Listener);
-    if (event === 'data' && this.flowing === null) {
-      this.flowing = true;
-      this.scheduleFlush();
-    }
+    this.inbound.on(event, fn);
     return this;
   }
 
   once(event: string, fn: (...args: never[]) => void): this {
-    const wrapped = ((arg?: never) => {
-      this.off(event, wrapped);
-      (fn as Listener)(arg);
-    }) as Listener & { inner?: unknown };
-    wrapped.inner = fn;
-    return this.on(event, wrapped);
-  }
-
-  off(event: string, fn: (...args: never[]) => void): this {
-    const list = this.listeners[event];
-    if (!list) return this;
-    const i = list.findIndex((l) => l === fn || (l as { inner?: unknown }).inner === fn);
-    if (i >= 0) {
-      if (list.length === 1) this.listeners[event] = undefined;
-      else list.splice(i, 1);
-    }
+    this.inbound.once(event, fn);
     return this;
   }
 
-  private emit(event: string, arg?: unknown): void {
-    const list = this.listeners[event];
-    if (!list) return;
-    if (list.length === 1) {
-      list[0]!(arg as never);
-      return;
-    }
-    for (const l of [...list]) l(arg as never);
+  off(event: string, fn: (...args: never[]) => void): this {
+    this.inbound.off(event, fn);
+    return this;
   }
 
-  // -- reading
-
   pause(): this {
-    this.flowing = false;
+    this.inbound.pause();
     return this;
   }
 
   resume(): this {
-    if (this.flowing === true) return this;
-    this.flowing = true;
-    this.scheduleFlush();
+    this.inbound.resume();
     return this;
   }
 
   isPaused(): boolean {
-    return this.flowing === false;
-  }
-
-  /**
-   * Hand kept data on in a later turn, as a Readable does: whoever attached 'data' or called resume() may
-   * still be attaching its 'end' listener.
-   */
-  private scheduleFlush(): void {
-    if (this.flushScheduled || (this.buffered.length === 0 && !this.endPending)) return;
-    this.flushScheduled = true;
-    process.nextTick(flushStream, this);
-  }
-
-  flushBuffered(): void {
-    this.flushScheduled = false;
-    while (this.flowing === true && this.buffered.length > 0 && !this.closed) this.consume(this.buffered.shift()!);
-    if (this.flowing === true && this.endPending && this.buffered.length === 0) this.emitEnd();
+    return this.inbound.isPaused();
   }
 
   headerBlock(fields: HeaderField[], endStream: boolean): void {
-    if (this.closed || this.remoteEnded) return;
+    if (this.closed || this.inbound.remoteEnded) return;
     if (this.headers === undefined) {
       const headers = headersOf(fields);
       const status = headers[':status'];
       // Informational headers (1xx) come before the real ones; gRPC servers send none.
       if (typeof status === 'string' && status.length === 3 && status[0] === '1' && !endStream) return;
       this.headers = headers;
-      this.emit('response', headers);
+      this.inbound.emit('response', headers);
     } else {
       // After the response headers only trailers may come, and they end the response.
       if (!endStream) {
@@ -954,64 +898,22 @@ class Stream implements H2ClientStream {
         return;
       }
       this.trailers = headersOf(fields);
-      this.emit('trailers', this.trailers);
+      this.inbound.emit('trailers', this.trailers);
     }
-    if (endStream) this.remoteEnd();
+    if (endStream) this.inbound.remoteEnd();
   }
 
-  /** Bytes of a DATA frame counted against this stream's window (the whole frame, padding included). */
   received(len: number): void {
-    this.recvWindow -= len;
-    if (this.recvWindow < 0) this.reset(H2Error.FLOW_CONTROL_ERROR);
+    if (!this.inbound.received(len)) this.reset(H2Error.FLOW_CONTROL_ERROR);
     // A response's body comes after its headers.
     else if (this.headers === undefined) this.reset(H2Error.PROTOCOL_ERROR);
   }
 
-  consumedPadding(n: number): void {
-    this.grant(n);
+  windowUpdate(increment: number): void {
+    this.conn.windowUpdate(this.id, increment);
   }
 
-  deliver(chunk: Buffer): void {
-    if (this.closed) return;
-    if (this.flowing !== true || this.buffered.length > 0) {
-      this.buffered.push(chunk);
-      return;
-    }
-    this.consume(chunk);
-  }
-
-  private consume(chunk: Buffer): void {
-    this.grant(chunk.length);
-    this.emit('data', chunk);
-  }
-
-  /** Re-open the window by what the reader has taken, in steps large enough not to flood the server. */
-  private grant(n: number): void {
-    this.recvUnacked += n;
-    if (this.remoteEnded || this.closed) return;
-    if (this.recvUnacked >= this.window / 4) {
-      this.conn.windowUpdate(this.id, this.recvUnacked);
-      this.recvWindow += this.recvUnacked;
-      this.recvUnacked = 0;
-    }
-  }
-
-  remoteEnd(): void {
-    if (this.remoteEnded) return;
-    this.remoteEnded = true;
-    if (this.flowing !== true || this.buffered.length > 0) {
-      this.endPending = true;
-      return;
-    }
-    this.emitEnd();
-  }
-
-  private emitEnd(): void {
-    this.endPending = false;
-    if (this.readableEnded || this.closed) return;
-    this.readableEnded = true;
-    this.emit('end');
-    if (this.closed) return;
+  readEnded(): void {
     if (this.localEnded) {
       this.close();
     } else {
@@ -1103,14 +1005,14 @@ class Stream implements H2ClientStream {
     }
     if (this.queued <= STREAM_HIGH_WATER && !this.conn.socketBusy()) {
       this.conn.wantDrain.delete(this);
-      this.emit('drain');
+      this.inbound.emit('drain');
     }
   }
 
   localEnd(): void {
     this.localEnded = true;
     this.conn.wantDrain.delete(this);
-    if (this.readableEnded) this.close();
+    if (this.inbound.readableEnded) this.close();
   }
 
   reset(code: number = H2Error.CANCEL): void {
@@ -1144,12 +1046,10 @@ class Stream implements H2ClientStream {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.buffered = [];
     this.queue = [];
     this.queued = 0;
     this.block = undefined;
     this.conn.streamClosed(this);
-    this.emit('close');
-    this.listeners = {};
+    this.inbound.close();
   }
 }

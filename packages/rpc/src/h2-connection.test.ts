@@ -5,42 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHpackDecoder, encodeHeaders, type HeaderField } from './hpack.js';
 import { defaultH2ServerOptions, H2Error, serveH2, type H2ServerOptions, type H2Stream } from './h2-connection.js';
+import {
+  ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PADDED, PING, PRIORITY_FLAG, RST_STREAM, SETTINGS, WINDOW_UPDATE,
+  encodeFrame, settingsPayload, takeFrames, u32, type Frame,
+} from './test-support.js';
 
 // Frame-level tests: a raw client writes exactly the frames a case needs and reads back every frame the
 // server sends, so each rule of the protocol is checked on the wire, not through another HTTP/2 stack.
 
-const DATA = 0;
-const HEADERS = 1;
-const RST_STREAM = 3;
-const SETTINGS = 4;
-const PING = 6;
-const GOAWAY = 7;
-const WINDOW_UPDATE = 8;
-const CONTINUATION = 9;
-const END_STREAM = 1;
-const ACK = 1;
-const END_HEADERS = 4;
-const PADDED = 8;
-const PRIORITY_FLAG = 0x20;
-
-interface Frame {
-  type: number;
-  flags: number;
-  stream: number;
-  payload: Buffer;
-}
-
-function encodeFrame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(stream, 5);
-  return Buffer.concat([head, payload]);
-}
-
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
-const settingsPayload = (pairs: [number, number][]) => Buffer.concat(pairs.map(([id, v]) => { const b = Buffer.alloc(6); b.writeUInt16BE(id); b.writeUInt32BE(v, 2); return b; }));
 const REQUEST: HeaderField[] = [[':method', 'POST'], [':scheme', 'http'], [':path', '/svc/Method'], [':authority', 'localhost'], ['content-type', 'application/grpc']];
 
 interface Client {
@@ -67,16 +39,10 @@ async function start(onStream: (s: H2Stream) => void, opts: Partial<H2ServerOpti
   cleanups.push(() => { socket.destroy(); server.close(); rmSync(dir, { recursive: true, force: true }); });
   const frames: Frame[] = [];
   let seen = 0;
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   const waiters: (() => void)[] = [];
   socket.on('data', (chunk: Buffer) => {
-    buf = Buffer.concat([buf, chunk]);
-    while (buf.length >= 9) {
-      const len = buf.readUIntBE(0, 3);
-      if (buf.length < 9 + len) break;
-      frames.push({ type: buf[3]!, flags: buf[4]!, stream: buf.readUInt32BE(5) & 0x7fffffff, payload: buf.subarray(9, 9 + len) });
-      buf = buf.subarray(9 + len);
-    }
+    buf = takeFrames(Buffer.concat([buf, chunk]), frames);
     for (const w of waiters.splice(0)) w();
   });
   const closed = new Promise<void>((r) => socket.once('close', () => { r(); for (const w of waiters.splice(0)) w(); }));

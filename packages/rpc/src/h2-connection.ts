@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { createHpackDecoder, encodeHeaders, HpackError, type HeaderField } from './hpack.js';
+import { Inbound, type InboundOwner } from './h2-inbound.js';
 
 /**
  * The server side of an HTTP/2 connection (RFC 9113), written for gRPC over a Unix socket.
@@ -92,8 +93,6 @@ export const defaultH2ServerOptions: H2ServerOptions = {
 
 /** Request headers as Node's http2 gives them: one string per name, an array when a name repeats. */
 export type RequestHeaders = Record<string, string | string[] | undefined>;
-
-type Listener = (arg?: never) => void;
 
 /**
  * One request/response exchange. Reading follows node's Readable events ('data', 'end', 'error',
@@ -457,7 +456,7 @@ class Connection implements H2Connection {
       }
       // DATA for a stream already closed (reset, or answered and reset) is counted above and dropped.
       const s = this.streams.get(id);
-      this.dataTarget = s && !s.remoteEnded ? s : undefined;
+      this.dataTarget = s && !s.inbound.remoteEnded ? s : undefined;
       this.dataTarget?.received(len);
       this.dataPadded = (this.frameFlags & FLAG_PADDED) !== 0;
       this.dataPad = this.dataPadded ? -1 : 0;
@@ -473,7 +472,7 @@ class Connection implements H2Connection {
       this.dataPad = chunk[at]!;
       // After the pad length come the data, then the padding.
       if (this.dataPad >= left) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'padding longer than the frame');
-      this.dataTarget?.consumedPadding(1 + this.dataPad);
+      this.dataTarget?.inbound.consumedPadding(1 + this.dataPad);
       at++;
       n--;
       left--;
@@ -481,14 +480,14 @@ class Connection implements H2Connection {
     // Of the frame's remaining bytes the last dataPad are padding.
     const dataLeft = left - this.dataPad;
     const take = Math.min(n, Math.max(0, dataLeft));
-    if (take > 0 && this.dataTarget) this.dataTarget.deliver(chunk.subarray(at, at + take));
+    if (take > 0 && this.dataTarget) this.dataTarget.inbound.deliver(chunk.subarray(at, at + take));
   }
 
   private endData(): void {
     const s = this.dataTarget;
     this.frameType = -1;
     this.dataTarget = undefined;
-    if (s && (this.frameFlags & FLAG_END_STREAM) !== 0) s.remoteEnd();
+    if (s && (this.frameFlags & FLAG_END_STREAM) !== 0) s.inbound.remoteEnd();
   }
 
   private endFrame(p: Buffer): void {
@@ -632,11 +631,11 @@ class Connection implements H2Connection {
     const existing = this.streams.get(id);
     if (existing) {
       // Trailers from the client: gRPC never sends any, but they legally end the request.
-      if (!endStream || existing.remoteEnded) {
+      if (!endStream || existing.inbound.remoteEnded) {
         existing.reset(H2Error.PROTOCOL_ERROR);
         return;
       }
-      existing.remoteEnd();
+      existing.inbound.remoteEnd();
       return;
     }
     if (id <= this.lastStreamId) {
@@ -658,9 +657,9 @@ class Connection implements H2Connection {
     }
     const s = new Stream(this, id, headers, this.opts.streamWindow);
     this.streams.set(id, s);
-    if (endStream) s.remoteEnded = true;
+    if (endStream) s.inbound.remoteEnded = true;
     this.onStream(s);
-    if (endStream) s.remoteEnd(true);
+    if (endStream) s.inbound.remoteEnd(true);
   }
 
   streamClosed(s: Stream): void {
@@ -720,174 +719,77 @@ function sendPingAcks(c: Connection): void {
   c.flush();
 }
 
-function flushStream(s: Stream): void {
-  s.flushBuffered();
-}
-
 class ConnectionError extends Error {
   constructor(readonly code: number, message: string) {
     super(message);
   }
 }
 
-class Stream implements H2Stream {
-  remoteEnded = false;
+class Stream implements H2Stream, InboundOwner {
   closed = false;
-  readableEnded = false;
   sendWindow: number;
+  /** The reading half, which also keeps the listeners of every event (h2-inbound.ts). */
+  readonly inbound: Inbound;
   private localEnded = false;
   private responded = false;
-  /**
-   * Readable's three states: null until someone reads (data is kept, not dropped, as a Readable keeps it
-   * until a 'data' listener or resume()), true while data flows to listeners, false when paused.
-   */
-  private flowing: boolean | null = null;
-  private flushScheduled = false;
-  private endPending = false;
-  private buffered: Buffer[] = [];
-  private recvWindow: number;
-  private recvUnacked = 0;
   private readonly queue: Pending[] = [];
   private queued = 0;
-  private listeners: Record<string, Listener[] | undefined> = {};
 
   constructor(
     private readonly conn: Connection,
     readonly id: number,
     readonly headers: RequestHeaders,
-    private readonly window: number,
+    window: number,
   ) {
     this.sendWindow = conn.peerStreamWindow;
-    this.recvWindow = window;
+    this.inbound = new Inbound(this, window);
   }
 
-  // -- events
+  get readableEnded(): boolean {
+    return this.inbound.readableEnded;
+  }
+
+  // -- reading (h2-inbound.ts)
 
   on(event: string, fn: (...args: never[]) => void): this {
-    (this.listeners[event] ??= []).push(fn as Listener);
-    if (event === 'data' && this.flowing === null) {
-      this.flowing = true;
-      this.scheduleFlush();
-    }
+    this.inbound.on(event, fn);
     return this;
   }
 
   once(event: string, fn: (...args: never[]) => void): this {
-    const wrapped = ((arg?: never) => {
-      this.off(event, wrapped);
-      (fn as Listener)(arg);
-    }) as Listener & { inner?: unknown };
-    wrapped.inner = fn;
-    return this.on(event, wrapped);
-  }
-
-  off(event: string, fn: (...args: never[]) => void): this {
-    const list = this.listeners[event];
-    if (!list) return this;
-    const i = list.findIndex((l) => l === fn || (l as { inner?: unknown }).inner === fn);
-    if (i >= 0) {
-      if (list.length === 1) this.listeners[event] = undefined;
-      else list.splice(i, 1);
-    }
+    this.inbound.once(event, fn);
     return this;
   }
 
-  private emit(event: string, arg?: unknown): void {
-    const list = this.listeners[event];
-    if (!list) return;
-    if (list.length === 1) {
-      list[0]!(arg as never);
-      return;
-    }
-    for (const l of [...list]) l(arg as never);
+  off(event: string, fn: (...args: never[]) => void): this {
+    this.inbound.off(event, fn);
+    return this;
   }
 
-  // -- reading
-
   pause(): this {
-    this.flowing = false;
+    this.inbound.pause();
     return this;
   }
 
   resume(): this {
-    if (this.flowing === true) return this;
-    this.flowing = true;
-    this.scheduleFlush();
+    this.inbound.resume();
     return this;
   }
 
   isPaused(): boolean {
-    return this.flowing === false;
+    return this.inbound.isPaused();
   }
 
-  /**
-   * Hand kept data on in a later turn, as a Readable does: whoever attached 'data' or called resume() may
-   * still be attaching its 'end' listener.
-   */
-  private scheduleFlush(): void {
-    if (this.flushScheduled || (this.buffered.length === 0 && !this.endPending)) return;
-    this.flushScheduled = true;
-    process.nextTick(flushStream, this);
-  }
-
-  flushBuffered(): void {
-    this.flushScheduled = false;
-    while (this.flowing === true && this.buffered.length > 0 && !this.closed) this.consume(this.buffered.shift()!);
-    if (this.flowing === true && this.endPending && this.buffered.length === 0) this.emitEnd();
-  }
-
-  /** Bytes of a DATA frame counted against this stream's window (the whole frame, padding included). */
   received(len: number): void {
-    this.recvWindow -= len;
-    if (this.recvWindow < 0) this.reset(H2Error.FLOW_CONTROL_ERROR);
+    if (!this.inbound.received(len)) this.reset(H2Error.FLOW_CONTROL_ERROR);
   }
 
-  consumedPadding(n: number): void {
-    this.grant(n);
+  windowUpdate(increment: number): void {
+    this.conn.windowUpdate(this.id, increment);
   }
 
-  deliver(chunk: Buffer): void {
-    if (this.closed) return;
-    if (this.flowing !== true || this.buffered.length > 0) {
-      this.buffered.push(chunk);
-      return;
-    }
-    this.consume(chunk);
-  }
-
-  private consume(chunk: Buffer): void {
-    this.grant(chunk.length);
-    this.emit('data', chunk);
-  }
-
-  /** Re-open the window by what the reader has taken, in steps large enough not to flood the client. */
-  private grant(n: number): void {
-    this.recvUnacked += n;
-    if (this.remoteEnded || this.closed) return;
-    if (this.recvUnacked >= this.window / 4) {
-      this.conn.windowUpdate(this.id, this.recvUnacked);
-      this.recvWindow += this.recvUnacked;
-      this.recvUnacked = 0;
-    }
-  }
-
-  remoteEnd(already = false): void {
-    if (!already) {
-      if (this.remoteEnded) return;
-      this.remoteEnded = true;
-    }
-    if (this.flowing !== true || this.buffered.length > 0) {
-      this.endPending = true;
-      return;
-    }
-    this.emitEnd();
-  }
-
-  private emitEnd(): void {
-    this.endPending = false;
-    if (this.readableEnded || this.closed) return;
-    this.readableEnded = true;
-    this.emit('end');
+  /** The request is in: with the response sent, the exchange is over (else localEnd closes it). */
+  readEnded(): void {
     if (this.localEnded) this.close();
   }
 
@@ -960,13 +862,13 @@ class Stream implements H2Stream {
     }
     if (this.queued <= STREAM_HIGH_WATER && !this.conn.socketBusy()) {
       this.conn.wantDrain.delete(this);
-      this.emit('drain');
+      this.inbound.emit('drain');
     }
   }
 
   private localEnd(): void {
     this.localEnded = true;
-    if (this.readableEnded) {
+    if (this.inbound.readableEnded) {
       this.close();
     } else {
       // The response is complete while the client still sends: tell it to stop (RST_STREAM NO_ERROR, as
@@ -990,10 +892,8 @@ class Stream implements H2Stream {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.buffered = [];
     this.queue.length = 0;
     this.conn.streamClosed(this);
-    this.emit('close');
-    this.listeners = {};
+    this.inbound.close();
   }
 }
