@@ -1,7 +1,26 @@
 import type { Socket } from 'node:net';
-import { createHpackDecoder, encodeHeaders, HpackError, type HeaderField } from './hpack.js';
-import { H2Error } from './h2-connection.js';
+import { encodeHeaders, type HeaderField } from './hpack.js';
 import { Inbound, type InboundOwner } from './h2-inbound.js';
+import {
+  ConnectionError,
+  DATA,
+  DEFAULT_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  FLAG_ACK,
+  FLAG_END_STREAM,
+  Frames,
+  H2Error,
+  MAX_WINDOW,
+  PREFACE,
+  SETTINGS,
+  SETTINGS_ENABLE_PUSH,
+  SETTINGS_HEADER_TABLE_SIZE,
+  SETTINGS_INITIAL_WINDOW_SIZE,
+  SETTINGS_MAX_CONCURRENT_STREAMS,
+  SETTINGS_MAX_FRAME_SIZE,
+  SETTINGS_MAX_HEADER_LIST_SIZE,
+  type FramesOwner,
+} from './h2-frames.js';
 
 /**
  * The client side of an HTTP/2 connection (RFC 9113), written for gRPC over a Unix socket: the other half
@@ -23,35 +42,6 @@ import { Inbound, type InboundOwner } from './h2-inbound.js';
  * SETTINGS) and priorities are not: gRPC uses neither.
  */
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-
-const DATA = 0x0;
-const HEADERS = 0x1;
-const PRIORITY = 0x2;
-const RST_STREAM = 0x3;
-const SETTINGS = 0x4;
-const PUSH_PROMISE = 0x5;
-const PING = 0x6;
-const GOAWAY = 0x7;
-const WINDOW_UPDATE = 0x8;
-const CONTINUATION = 0x9;
-
-const FLAG_END_STREAM = 0x1;
-const FLAG_ACK = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
-
-const SETTINGS_HEADER_TABLE_SIZE = 0x1;
-const SETTINGS_ENABLE_PUSH = 0x2;
-const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
-const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
-const SETTINGS_MAX_FRAME_SIZE = 0x5;
-const SETTINGS_MAX_HEADER_LIST_SIZE = 0x6;
-
-const DEFAULT_WINDOW = 65_535;
-const DEFAULT_FRAME_SIZE = 16_384;
-const MAX_WINDOW = 2 ** 31 - 1;
 const MAX_STREAM_ID = 2 ** 31 - 1;
 
 export { H2Error };
@@ -177,45 +167,24 @@ const COPY_LIMIT = 8 << 10;
 // Classes below, not closures: one Stream is made per call on the hot path, and V8 handles a class's
 // instances (one hidden class, shared methods) far better than per-call objects full of closures.
 
-class Connection implements H2ClientConnection {
+class Connection implements H2ClientConnection, FramesOwner {
   readonly streams = new Map<number, Stream>();
+  /** The frame level: parsing, the common frames, output batching (h2-frames.ts). */
+  readonly frames: Frames;
   /** Streams waiting for a slot under the server's MAX_CONCURRENT_STREAMS, in the order they were made. */
   private waiting: Stream[] = [];
   private nextId = 1;
   private peerMaxStreams = Infinity;
-  private readonly decoder;
   private readonly opts: H2ClientOptions;
   private goingAway = false;
-  private dead = false;
+  dead = false;
   error: Error | undefined;
   // Input parsing.
   private settingsSeen = false;
-  private readonly head = Buffer.alloc(9);
-  private headFill = 0;
-  private frameType = -1;
-  private frameFlags = 0;
-  private frameStream = 0;
-  private frameLeft = 0;
-  private payload: Buffer | undefined;
-  private payloadFill = 0;
-  // DATA frames are handed on piece by piece: padding to strip and whether the pad length is known yet.
-  private dataPad = -1;
-  private dataTarget: Stream | undefined;
-  // Header block being assembled over CONTINUATION frames.
-  private blockStream = 0;
-  private blockFlags = 0;
-  private blockParts: Buffer[] = [];
-  private blockSize = 0;
-  // Flow control: what the server lets us send, and what we have received but not yet re-granted.
+  // Flow control: what the server lets us send.
   peerStreamWindow = DEFAULT_WINDOW;
   peerMaxFrame = DEFAULT_FRAME_SIZE;
   sendWindow = DEFAULT_WINDOW;
-  private recvWindow = DEFAULT_WINDOW;
-  private recvUnacked = 0;
-  // Output batching: frames queued in one turn go out in one write.
-  private out: Uint8Array[] = [];
-  private outSize = 0;
-  private flushScheduled = false;
   /** Streams given data (or their end) since the last flush: it frames them all at once. */
   readonly toPump = new Set<Stream>();
   /** Streams with data waiting for window (the connection's or their own). */
@@ -225,13 +194,21 @@ class Connection implements H2ClientConnection {
 
   constructor(readonly socket: Socket, opts: H2ClientOptions) {
     this.opts = opts;
-    this.decoder = createHpackDecoder(4096);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.frames = new Frames(this, {
+      maxFrameSize: opts.maxFrameSize,
+      maxHeaderBlock: opts.maxHeaderBlock,
+      connectionWindow: opts.connectionWindow,
+      pingAckDelayMs: 0,
+      headersNeedOpenStream: true,
+      pushPromiseError: 'push is disabled',
+    });
+    const frames = this.frames;
+    socket.on('data', (chunk: Buffer) => frames.read(chunk, 0));
     socket.on('error', (err: Error) => { this.error ??= err; });
     socket.on('drain', () => this.onDrain());
     socket.once('close', () => this.onClose());
 
-    this.push(PREFACE);
+    frames.push(PREFACE);
     const settings = Buffer.alloc(6 * 4);
     [
       [SETTINGS_ENABLE_PUSH, 0],
@@ -242,11 +219,8 @@ class Connection implements H2ClientConnection {
       settings.writeUInt16BE(id!, i * 6);
       settings.writeUInt32BE(value!, i * 6 + 2);
     });
-    this.frame(SETTINGS, 0, 0, settings);
-    if (opts.connectionWindow > DEFAULT_WINDOW) {
-      this.windowUpdate(0, opts.connectionWindow - DEFAULT_WINDOW);
-      this.recvWindow = opts.connectionWindow;
-    }
+    frames.frame(SETTINGS, 0, 0, settings);
+    frames.openWindow();
   }
 
   get closed(): boolean {
@@ -288,7 +262,7 @@ class Connection implements H2ClientConnection {
     s.block = undefined;
     // A request without a body ends with its headers.
     const end = s.endQueued && s.queued === 0;
-    this.headerFrames(id, block, end);
+    this.frames.headerFrames(id, block, end);
     if (end) s.localEnd();
     else if (s.queued > 0 || s.endQueued) this.wantPump(s);
   }
@@ -300,7 +274,7 @@ class Connection implements H2ClientConnection {
 
   wantPump(s: Stream): void {
     this.toPump.add(s);
-    this.scheduleFlush();
+    this.frames.scheduleFlush();
   }
 
   streamClosed(s: Stream): void {
@@ -321,37 +295,16 @@ class Connection implements H2ClientConnection {
   // ---------------------------------------------------------------------------------------------------
   // Output
 
-  push(buf: Uint8Array): void {
-    if (this.dead) return;
-    this.out.push(buf);
-    this.outSize += buf.length;
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(flushConnection, this);
-    }
-  }
-
-  flush(): void {
-    // Frame the data written this turn first (flushScheduled stays set meanwhile: what it queues is ours).
+  beforeFlush(): void {
+    // Frame the data written this turn first (the flush is still marked scheduled: what it queues is ours).
     for (const s of this.toPump) {
       // Deleted before it is pumped: a 'drain' listener that writes again adds it back, for this loop.
       this.toPump.delete(s);
       s.pump();
     }
-    this.flushScheduled = false;
-    if (this.dead || this.out.length === 0) return;
-    const bufs = this.out;
-    const size = this.outSize;
-    this.out = [];
-    this.outSize = 0;
-    if (bufs.length === 1) {
-      this.socket.write(bufs[0]!);
-      return;
-    }
+  }
+
+  writeOut(bufs: Uint8Array[], size: number): void {
     // Frame heads and small frames (a unary call's whole request) are cheaper copied into one buffer than
     // written apart; large payloads (the caller's bytes) go as they are, in one writev with the rest.
     let big = 0;
@@ -378,62 +331,8 @@ class Connection implements H2ClientConnection {
     this.socket.uncork();
   }
 
-  /** A frame's 9-byte head; its payload (`len` bytes) is pushed after it. */
-  frameHead(type: number, flags: number, stream: number, len: number): void {
-    const head = Buffer.allocUnsafe(9);
-    head[0] = (len >>> 16) & 0xff;
-    head[1] = (len >>> 8) & 0xff;
-    head[2] = len & 0xff;
-    head[3] = type;
-    head[4] = flags;
-    head.writeUInt32BE(stream, 5);
-    this.push(head);
-  }
-
-  frame(type: number, flags: number, stream: number, payload?: Uint8Array): void {
-    const len = payload ? payload.length : 0;
-    this.frameHead(type, flags, stream, len);
-    if (len > 0) this.push(payload!);
-  }
-
-  /** A header block, split into HEADERS and CONTINUATION frames that fit the server's frame size. */
-  headerFrames(stream: number, block: Buffer, endStream: boolean): void {
-    const max = this.peerMaxFrame;
-    const end = endStream ? FLAG_END_STREAM : 0;
-    if (block.length <= max) {
-      this.frame(HEADERS, FLAG_END_HEADERS | end, stream, block);
-      return;
-    }
-    this.frame(HEADERS, end, stream, block.subarray(0, max));
-    for (let at = max; at < block.length; at += max) {
-      const last = at + max >= block.length;
-      this.frame(CONTINUATION, last ? FLAG_END_HEADERS : 0, stream, block.subarray(at, Math.min(at + max, block.length)));
-    }
-  }
-
-  windowUpdate(stream: number, increment: number): void {
-    const p = Buffer.allocUnsafe(4);
-    p.writeUInt32BE(increment, 0);
-    this.frame(WINDOW_UPDATE, 0, stream, p);
-  }
-
-  rstStream(stream: number, code: number): void {
-    const p = Buffer.allocUnsafe(4);
-    p.writeUInt32BE(code, 0);
-    this.frame(RST_STREAM, 0, stream, p);
-  }
-
-  private goaway(code: number, debug = ''): void {
-    const p = Buffer.alloc(8 + Buffer.byteLength(debug));
-    // The last stream of the server's we took: a client takes none.
-    p.writeUInt32BE(0, 0);
-    p.writeUInt32BE(code, 4);
-    p.write(debug, 8);
-    this.frame(GOAWAY, 0, 0, p);
-  }
-
   /** Send what the windows allow of every blocked stream's queue. */
-  private unblock(): void {
+  unblock(): void {
     for (const s of this.blocked) {
       if (this.sendWindow <= 0) break;
       s.pump();
@@ -452,234 +351,42 @@ class Connection implements H2ClientConnection {
   // ---------------------------------------------------------------------------------------------------
   // Input
 
-  private onData(chunk: Buffer): void {
-    let at = 0;
-    try {
-      while (at < chunk.length && !this.dead) {
-        if (this.frameType < 0) {
-          const n = Math.min(9 - this.headFill, chunk.length - at);
-          chunk.copy(this.head, this.headFill, at, at + n);
-          this.headFill += n;
-          at += n;
-          if (this.headFill < 9) break;
-          this.headFill = 0;
-          this.startFrame();
-          if (this.frameLeft === 0 && this.frameType >= 0) this.endFrame(Buffer.alloc(0));
-          continue;
-        }
-        const n = Math.min(this.frameLeft, chunk.length - at);
-        if (this.frameType === DATA) {
-          this.dataPiece(chunk, at, n);
-          at += n;
-          this.frameLeft -= n;
-          if (this.frameLeft === 0) this.endData();
-          continue;
-        }
-        if (this.payload === undefined) {
-          if (n === this.frameLeft) {
-            // The whole payload is in this chunk: a view, no copy.
-            const p = chunk.subarray(at, at + n);
-            at += n;
-            this.frameLeft = 0;
-            this.endFrame(p);
-            continue;
-          }
-          this.payload = Buffer.allocUnsafe(this.frameLeft);
-          this.payloadFill = 0;
-        }
-        chunk.copy(this.payload, this.payloadFill, at, at + n);
-        this.payloadFill += n;
-        at += n;
-        this.frameLeft -= n;
-        if (this.frameLeft === 0) {
-          const p = this.payload;
-          this.payload = undefined;
-          this.endFrame(p);
-        }
-      }
-    } catch (err) {
-      if (err instanceof ConnectionError) this.fail(err.code, err.message);
-      else if (err instanceof HpackError) this.fail(H2Error.COMPRESSION_ERROR, err.message);
-      else throw err;
-    }
-  }
-
   /** A stream id the server names that we never opened: idle (not opened yet) or even (a server's own). */
-  private idle(id: number): boolean {
+  idle(id: number): boolean {
     return id >= this.nextId || id % 2 === 0;
   }
 
-  private startFrame(): void {
-    const h = this.head;
-    const len = (h[0]! << 16) | (h[1]! << 8) | h[2]!;
-    const type = h[3]!;
-    this.frameFlags = h[4]!;
-    this.frameStream = h.readUInt32BE(5) & 0x7fffffff;
+  frameStarted(type: number, flags: number): void {
     if (!this.settingsSeen) {
       // The server's preface is a SETTINGS frame.
-      if (type !== SETTINGS || (this.frameFlags & FLAG_ACK) !== 0) {
+      if (type !== SETTINGS || (flags & FLAG_ACK) !== 0) {
         throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'the server did not start with SETTINGS');
       }
       this.settingsSeen = true;
     }
-    if (len > this.opts.maxFrameSize) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, `frame of ${len} bytes`);
-    if (this.blockStream !== 0 && (type !== CONTINUATION || this.frameStream !== this.blockStream)) {
-      throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'header block interrupted');
-    }
-    this.frameType = type;
-    this.frameLeft = len;
-    if (type === DATA) {
-      const id = this.frameStream;
-      if (id === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'DATA on stream 0');
-      if (this.idle(id)) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'DATA on an idle stream');
-      // Flow control counts the whole payload, padding included, whatever becomes of the stream. The
-      // connection's window is re-granted as data arrives, not as it is read: a reader that is paused
-      // holds back its own stream (its window), never the others.
-      this.recvWindow -= len;
-      if (this.recvWindow < 0) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'connection window exceeded');
-      this.recvUnacked += len;
-      if (this.recvUnacked >= this.opts.connectionWindow / 2) {
-        this.windowUpdate(0, this.recvUnacked);
-        this.recvWindow += this.recvUnacked;
-        this.recvUnacked = 0;
-      }
-      // DATA for a stream already closed (reset, say) is counted above and dropped.
-      const s = this.streams.get(id);
-      this.dataTarget = s !== undefined && !s.inbound.remoteEnded ? s : undefined;
-      if (this.dataTarget !== undefined) {
-        this.dataTarget.received(len);
-        // Reset for taking more than its window, or for data before headers.
-        if (this.dataTarget.closed) this.dataTarget = undefined;
-      }
-      const padded = (this.frameFlags & FLAG_PADDED) !== 0;
-      this.dataPad = padded ? -1 : 0;
-      if (padded && len === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'padded DATA without pad length');
-    }
   }
 
-  /** `n` bytes of the current DATA frame's payload, of which `frameLeft` bytes were still to come. */
-  private dataPiece(chunk: Buffer, at: number, n: number): void {
-    if (n === 0) return;
-    let left = this.frameLeft;
-    if (this.dataPad < 0) {
-      this.dataPad = chunk[at]!;
-      // After the pad length come the data, then the padding.
-      if (this.dataPad >= left) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'padding longer than the frame');
-      this.dataTarget?.inbound.consumedPadding(1 + this.dataPad);
-      at++;
-      n--;
-      left--;
-    }
-    // Of the frame's remaining bytes the last dataPad are padding.
-    const take = Math.min(n, Math.max(0, left - this.dataPad));
-    if (take > 0 && this.dataTarget !== undefined) this.dataTarget.inbound.deliver(chunk.subarray(at, at + take));
+  dataTarget(id: number, len: number): Inbound | undefined {
+    // DATA for a stream already closed (reset, say) is counted and dropped.
+    const s = this.streams.get(id);
+    if (s === undefined || s.inbound.remoteEnded) return undefined;
+    s.received(len);
+    // Reset for taking more than its window, or for data before headers.
+    return s.closed ? undefined : s.inbound;
   }
 
-  private endData(): void {
-    const s = this.dataTarget;
-    this.frameType = -1;
-    this.dataTarget = undefined;
-    if (s !== undefined && (this.frameFlags & FLAG_END_STREAM) !== 0) s.inbound.remoteEnd();
+  settingsApplied(): void {
+    this.unblock();
+    this.openWaiting();
   }
 
-  private endFrame(p: Buffer): void {
-    const type = this.frameType;
-    this.frameType = -1;
-    const flags = this.frameFlags;
-    const id = this.frameStream;
-    switch (type) {
-      case DATA:
-        // Only an empty DATA frame gets here.
-        this.frameType = DATA;
-        this.endData();
-        return;
-      case HEADERS: {
-        if (id === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'HEADERS on stream 0');
-        if (this.idle(id)) throw new ConnectionError(H2Error.PROTOCOL_ERROR, `HEADERS on idle stream ${id}`);
-        let start = 0;
-        let end = p.length;
-        if (flags & FLAG_PADDED) {
-          if (p.length < 1) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'padded HEADERS without pad length');
-          start = 1;
-          end -= p[0]!;
-        }
-        if (flags & FLAG_PRIORITY) start += 5;
-        if (start > end) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'HEADERS padding longer than the frame');
-        this.blockStream = id;
-        this.blockFlags = flags;
-        this.addBlock(p.subarray(start, end), (flags & FLAG_END_HEADERS) !== 0);
-        return;
-      }
-      case CONTINUATION:
-        if (this.blockStream === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'CONTINUATION without HEADERS');
-        this.addBlock(p, (flags & FLAG_END_HEADERS) !== 0);
-        return;
-      case PRIORITY:
-        if (p.length !== 5) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'PRIORITY of the wrong size');
-        return;
-      case RST_STREAM: {
-        if (p.length !== 4) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'RST_STREAM of the wrong size');
-        if (id === 0 || this.idle(id)) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
-        this.streams.get(id)?.resetByPeer(p.readUInt32BE(0));
-        return;
-      }
-      case SETTINGS:
-        if (id !== 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'SETTINGS on a stream');
-        if (flags & FLAG_ACK) {
-          if (p.length !== 0) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'SETTINGS ack with a payload');
-          return;
-        }
-        if (p.length % 6 !== 0) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'SETTINGS of the wrong size');
-        for (let i = 0; i < p.length; i += 6) this.setting(p.readUInt16BE(i), p.readUInt32BE(i + 2));
-        this.frame(SETTINGS, FLAG_ACK, 0);
-        this.unblock();
-        this.openWaiting();
-        return;
-      case PUSH_PROMISE:
-        throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'push is disabled');
-      case PING:
-        if (id !== 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'PING on a stream');
-        if (p.length !== 8) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'PING of the wrong size');
-        // The ack leaves with whatever else this turn writes (RFC 9113 asks acks to go out promptly).
-        if (!(flags & FLAG_ACK)) this.frame(PING, FLAG_ACK, 0, Buffer.from(p));
-        return;
-      case GOAWAY:
-        if (id !== 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'GOAWAY on a stream');
-        if (p.length < 8) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'GOAWAY of the wrong size');
-        this.onGoaway(p.readUInt32BE(0) & 0x7fffffff, p.readUInt32BE(4), p.toString('latin1', 8));
-        return;
-      case WINDOW_UPDATE: {
-        if (p.length !== 4) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'WINDOW_UPDATE of the wrong size');
-        const inc = p.readUInt32BE(0) & 0x7fffffff;
-        if (id === 0) {
-          if (inc === 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'WINDOW_UPDATE of 0');
-          this.sendWindow += inc;
-          if (this.sendWindow > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'connection window overflow');
-          this.unblock();
-          return;
-        }
-        if (this.idle(id)) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'WINDOW_UPDATE on an idle stream');
-        const s = this.streams.get(id);
-        if (s === undefined) return;
-        if (inc === 0) {
-          s.reset(H2Error.PROTOCOL_ERROR);
-          return;
-        }
-        s.sendWindow += inc;
-        if (s.sendWindow > MAX_WINDOW) {
-          s.reset(H2Error.FLOW_CONTROL_ERROR);
-          return;
-        }
-        s.pump();
-        return;
-      }
-      default:
-        // Unknown frame types are ignored (RFC 9113 section 4.1).
-        return;
-    }
+  goawayFrame(id: number, p: Buffer): void {
+    if (id !== 0) throw new ConnectionError(H2Error.PROTOCOL_ERROR, 'GOAWAY on a stream');
+    if (p.length < 8) throw new ConnectionError(H2Error.FRAME_SIZE_ERROR, 'GOAWAY of the wrong size');
+    this.onGoaway(p.readUInt32BE(0) & 0x7fffffff, p.readUInt32BE(4), p.toString('latin1', 8));
   }
 
-  private setting(id: number, value: number): void {
+  setting(id: number, value: number): void {
     switch (id) {
       case SETTINGS_INITIAL_WINDOW_SIZE: {
         if (value > MAX_WINDOW) throw new ConnectionError(H2Error.FLOW_CONTROL_ERROR, 'initial window too large');
@@ -713,22 +420,7 @@ class Connection implements H2ClientConnection {
     }
   }
 
-  private addBlock(part: Buffer, last: boolean): void {
-    this.blockSize += part.length;
-    if (this.blockSize > this.opts.maxHeaderBlock) throw new ConnectionError(H2Error.ENHANCE_YOUR_CALM, 'header block too large');
-    if (!last) {
-      // The frame's bytes may be a view of a socket chunk: keep a copy while waiting for the rest.
-      this.blockParts.push(Buffer.from(part));
-      return;
-    }
-    const block = this.blockParts.length === 0 ? part : Buffer.concat([...this.blockParts, part]);
-    const id = this.blockStream;
-    const flags = this.blockFlags;
-    this.blockParts = [];
-    this.blockSize = 0;
-    this.blockStream = 0;
-    // Decode even a block for a stream that is gone: the dynamic table must stay in step with the server's.
-    const fields = this.decoder.decode(block);
+  headerBlock(id: number, flags: number, fields: HeaderField[]): void {
     this.streams.get(id)?.headerBlock(fields, (flags & FLAG_END_STREAM) !== 0);
   }
 
@@ -749,7 +441,7 @@ class Connection implements H2ClientConnection {
   /** Close our side once everything queued is written. */
   private end(): void {
     if (this.dead) return;
-    this.flush();
+    this.frames.flush();
     this.dead = true;
     this.socket.end();
   }
@@ -757,11 +449,12 @@ class Connection implements H2ClientConnection {
   // ---------------------------------------------------------------------------------------------------
   // Lifetime
 
-  private fail(code: number, message: string): void {
+  fail(code: number, message: string): void {
     if (this.dead) return;
     this.error ??= new Error(`HTTP/2 connection error: ${message}`);
-    this.goaway(code, message);
-    this.flush();
+    // The last stream of the server's we took: a client takes none.
+    this.frames.goaway(0, code, message);
+    this.frames.flush();
     this.dead = true;
     this.socket.end();
     this.onClose();
@@ -770,8 +463,7 @@ class Connection implements H2ClientConnection {
 
   private onClose(): void {
     this.dead = true;
-    this.out = [];
-    this.outSize = 0;
+    this.frames.close();
     if (this.streams.size === 0 && this.waiting.length === 0) return;
     const err = this.error ?? new Error('connection closed');
     const all = [...this.waiting, ...this.streams.values()];
@@ -783,7 +475,7 @@ class Connection implements H2ClientConnection {
   close(): void {
     if (this.dead || this.goingAway) return;
     this.goingAway = true;
-    this.goaway(H2Error.NO_ERROR);
+    this.frames.goaway(0, H2Error.NO_ERROR);
     const refused = this.waiting;
     this.waiting = [];
     for (const s of refused) s.refused();
@@ -794,16 +486,6 @@ class Connection implements H2ClientConnection {
     if (err !== undefined) this.error ??= err;
     this.socket.destroy();
     this.onClose();
-  }
-}
-
-function flushConnection(c: Connection): void {
-  c.flush();
-}
-
-class ConnectionError extends Error {
-  constructor(readonly code: number, message: string) {
-    super(message);
   }
 }
 
@@ -910,7 +592,7 @@ class Stream implements H2ClientStream, InboundOwner {
   }
 
   windowUpdate(increment: number): void {
-    this.conn.windowUpdate(this.id, increment);
+    this.conn.frames.windowUpdate(this.id, increment);
   }
 
   readEnded(): void {
@@ -962,18 +644,18 @@ class Stream implements H2ClientStream, InboundOwner {
       }
       // One frame over as many of the caller's buffers as it takes, each sent as it is (or a view of it).
       const fin = this.endQueued && n === this.queued;
-      conn.frameHead(DATA, fin ? FLAG_END_STREAM : 0, this.id, n);
+      conn.frames.frameHead(DATA, fin ? FLAG_END_STREAM : 0, this.id, n);
       let need = n;
       while (need > 0) {
         const b = this.queue[0]!;
         const avail = b.length - this.queueOffset;
         if (avail <= need) {
-          conn.push(this.queueOffset === 0 ? b : b.subarray(this.queueOffset));
+          conn.frames.push(this.queueOffset === 0 ? b : b.subarray(this.queueOffset));
           this.queue.shift();
           this.queueOffset = 0;
           need -= avail;
         } else {
-          conn.push(b.subarray(this.queueOffset, this.queueOffset + need));
+          conn.frames.push(b.subarray(this.queueOffset, this.queueOffset + need));
           this.queueOffset += need;
           need = 0;
         }
@@ -990,7 +672,7 @@ class Stream implements H2ClientStream, InboundOwner {
     conn.blocked.delete(this);
     // An end with nothing left to carry it: an empty DATA frame, which takes no window.
     if (this.endQueued) {
-      conn.frameHead(DATA, FLAG_END_STREAM, this.id, 0);
+      conn.frames.frameHead(DATA, FLAG_END_STREAM, this.id, 0);
       this.localEnd();
       return;
     }
@@ -1017,7 +699,7 @@ class Stream implements H2ClientStream, InboundOwner {
 
   reset(code: number = H2Error.CANCEL): void {
     if (this.closed) return;
-    if (this.id !== 0) this.conn.rstStream(this.id, code);
+    if (this.id !== 0) this.conn.frames.rstStream(this.id, code);
     this.rstCode = code;
     this.close();
   }
