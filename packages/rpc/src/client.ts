@@ -13,7 +13,7 @@ import { definitionOf, type Definition } from './definition.js';
 import type { H2Channel } from './h2-channel.js';
 import { h2ClientOf } from './h2-client.js';
 
-export { dialH2, statusOfHttp, statusOfReset, type H2Channel, type RawCallOptions } from './h2-channel.js';
+export { dialH2, requestHead, statusOfHttp, statusOfReset, type H2Channel, type RawCallOptions } from './h2-channel.js';
 
 /** Proxy clients hand errdefs classes to their callers, never gRPC statuses. */
 async function* nativeErrors<Req, Res>(call: ClientMiddlewareCall<Req, Res>, options: CallOptions) {

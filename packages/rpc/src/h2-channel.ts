@@ -44,15 +44,16 @@ export interface H2Channel {
 /** Headers of ours; the rest of the metadata goes as the caller gave it. */
 const RESERVED = new Set(['content-type', 'te', 'host', 'user-agent', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding']);
 
-/**
- * The request headers every call to a method starts with, encoded once: HPACK blocks that never index
- * (encodeHeaders) can be joined, so a call's block is this plus its metadata.
- */
+/** requestHead's blocks, by path. */
 const heads = new Map<string, Buffer>();
 /** Paths are a service's methods; a bound all the same, should a caller make up paths. */
 const MAX_HEADS = 4096;
 
-function headOf(path: string): Buffer {
+/**
+ * The request headers every gRPC call to `path` starts with, encoded once: HPACK blocks that never index
+ * (encodeHeaders) can be joined, so a call's block is this plus its metadata.
+ */
+export function requestHead(path: string): Buffer {
   let head = heads.get(path);
   if (head === undefined) {
     if (heads.size >= MAX_HEADS) heads.clear();
@@ -70,7 +71,7 @@ function headOf(path: string): Buffer {
 }
 
 function requestHeaders(path: string, metadata: Metadata | undefined): Buffer {
-  const head = headOf(path);
+  const head = requestHead(path);
   if (metadata === undefined) return head;
   const fields: HeaderField[] = [];
   for (const [key, values] of metadata) {

@@ -30,9 +30,9 @@ export const CONTINUATION = 0x9;
 
 export const FLAG_END_STREAM = 0x1;
 export const FLAG_ACK = 0x1;
-export const FLAG_END_HEADERS = 0x4;
-export const FLAG_PADDED = 0x8;
-export const FLAG_PRIORITY = 0x20;
+const FLAG_END_HEADERS = 0x4;
+const FLAG_PADDED = 0x8;
+const FLAG_PRIORITY = 0x20;
 
 /** HTTP/2 error codes. */
 export const H2Error = {

@@ -11,22 +11,14 @@ import {
 import type { WriteContentResponse } from '@flotilla/proto/containerd/services/content/v1/content_pb';
 import { fromGrpcError } from '@flotilla/errdefs';
 import { setSendBuffer } from '@flotilla/native';
-import { statusOfHttp, statusOfReset } from '@flotilla/rpc/client';
+import { requestHead, statusOfHttp, statusOfReset } from '@flotilla/rpc/client';
 import { encodeWriteRequest, framePlainWrite } from './write-request-codec.js';
 import { decodeWriteResponse } from './write-response-codec.js';
 import type { WriteTransport } from './write-transport.js';
 
 const PATH = '/containerd.services.content.v1.Content/Write';
 /** The request headers of every Write call but its metadata, encoded once. */
-const HEAD = encodeHeaders([
-  [':method', 'POST'],
-  [':scheme', 'http'],
-  [':path', PATH],
-  [':authority', 'localhost'],
-  ['content-type', 'application/grpc'],
-  ['te', 'trailers'],
-  ['user-agent', 'flotilla-content-proxy'],
-]);
+const HEAD = Buffer.concat([requestHead(PATH), encodeHeaders([['user-agent', 'flotilla-content-proxy']])]);
 /**
  * The relay socket's send buffer: more than two 1 MiB WRITEs (what ctr and the CRI send), so each is handed
  * to the kernel in one write. With the default 208 KiB a relayed layer left in bursts, each waiting for the
